@@ -1,0 +1,149 @@
+"""The on-disk dataset: sharded, compressed recordings of real MiniGrid play.
+
+A dataset folder holds
+- ``dataset.json``: what is being recorded (env id, policy, seed, episode count, shard size), written first;
+- ``shard_00000.npz`` ...: ``np.savez_compressed`` archives, each written atomically, each holding whole episodes:
+  ``frames`` (F, 64, 64, 3) uint8, ``actions`` (S,) int8, ``rewards`` (S,) float32, ``terminated`` (S,) bool,
+  ``truncated`` (S,) bool, ``episode_lengths`` (E,) int32 and ``episode_seeds`` (E,) int64, where an episode of
+  T steps stores T + 1 frames (the reset frame, then one per step) so F = S + E;
+- ``manifest.json``: written last, listing shards and counts. Its presence means the dataset is complete.
+"""
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from genie_env.frames import FRAME_SIZE
+from genie_env.io import atomic_write_bytes, read_json
+
+FORMAT_VERSION = 1
+SHARD_KEYS = ("frames", "actions", "rewards", "terminated", "truncated", "episode_lengths", "episode_seeds")
+
+
+def shard_name(index: int) -> str:
+    return f"shard_{index:05d}.npz"
+
+
+def write_shard(path, episodes: list[dict]) -> dict:
+    """Write whole episodes (dicts of frames, actions, rewards, terminated, truncated, seed) atomically."""
+    arrays = {
+        "frames": np.concatenate([e["frames"] for e in episodes]).astype(np.uint8),
+        "actions": np.concatenate([e["actions"] for e in episodes]).astype(np.int8),
+        "rewards": np.concatenate([e["rewards"] for e in episodes]).astype(np.float32),
+        "terminated": np.concatenate([e["terminated"] for e in episodes]).astype(bool),
+        "truncated": np.concatenate([e["truncated"] for e in episodes]).astype(bool),
+        "episode_lengths": np.array([len(e["actions"]) for e in episodes], dtype=np.int32),
+        "episode_seeds": np.array([e["seed"] for e in episodes], dtype=np.int64),
+    }
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
+    return {"file": Path(path).name, "episodes": len(episodes), "steps": int(len(arrays["actions"]))}
+
+
+def read_shard(path) -> dict:
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            shard = {k: archive[k] for k in SHARD_KEYS}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
+        raise ValueError(f"{path}: not a readable dataset shard ({type(e).__name__}: {e})") from None
+    lengths = shard["episode_lengths"]
+    steps, frames = int(lengths.sum()), int(lengths.sum() + len(lengths))
+    if len(shard["actions"]) != steps or len(shard["frames"]) != frames or shard["frames"].shape[1:] != (FRAME_SIZE, FRAME_SIZE, 3):
+        raise ValueError(f"{path}: inconsistent shard (episode lengths do not match the arrays)")
+    return shard
+
+
+@dataclass
+class Dataset:
+    """Every episode of one or more dataset folders, decompressed once and kept in memory.
+
+    frames: (F, 64, 64, 3) uint8; per step: actions, rewards, terminated, truncated (S,).
+    Episode e has frames[frame_start[e] : frame_start[e] + lengths[e] + 1] and steps
+    [step_start[e] : step_start[e] + lengths[e]]; step s goes from frame step_frame[s] to step_frame[s] + 1.
+    """
+
+    frames: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    lengths: np.ndarray
+    seeds: np.ndarray
+    env_ids: list
+
+    @classmethod
+    def load(cls, paths) -> "Dataset":
+        paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+        shards, env_ids = [], []
+        for folder in map(Path, paths):
+            manifest = read_json(folder / "manifest.json")
+            for entry in manifest["shards"]:
+                shards.append(read_shard(folder / entry["file"]))
+                env_ids += [manifest["env_id"]] * entry["episodes"]
+        if not shards:
+            raise ValueError(f"no episodes in {paths}")
+        cat = {k: np.concatenate([s[k] for s in shards]) for k in SHARD_KEYS}
+        return cls(cat["frames"], cat["actions"], cat["rewards"], cat["terminated"], cat["truncated"],
+                   cat["episode_lengths"], cat["episode_seeds"], env_ids)
+
+    @property
+    def num_episodes(self) -> int:
+        return len(self.lengths)
+
+    @cached_property
+    def frame_start(self) -> np.ndarray:
+        return np.concatenate([[0], np.cumsum(self.lengths + 1)[:-1]]).astype(np.int64)
+
+    @cached_property
+    def step_start(self) -> np.ndarray:
+        return np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
+
+    @cached_property
+    def step_frame(self) -> np.ndarray:
+        """For every step, the index of the frame it starts from."""
+        return np.repeat(self.frame_start, self.lengths) + (np.arange(len(self.actions)) - np.repeat(self.step_start, self.lengths))
+
+    @cached_property
+    def step_episode(self) -> np.ndarray:
+        return np.repeat(np.arange(self.num_episodes), self.lengths)
+
+    def split(self, val_fraction: float = 0.1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Train and validation episode indices; whole episodes go to one side only."""
+        order = np.random.default_rng(seed).permutation(self.num_episodes)
+        n_val = int(round(val_fraction * self.num_episodes))
+        if val_fraction > 0 and self.num_episodes > 1:
+            n_val = min(max(n_val, 1), self.num_episodes - 1)
+        return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+    def frame_indices(self, episodes) -> np.ndarray:
+        starts, lengths = self.frame_start[episodes], self.lengths[episodes] + 1
+        return np.concatenate([np.arange(s, s + n) for s, n in zip(starts, lengths)]) if len(episodes) else np.zeros(0, np.int64)
+
+    def step_indices(self, episodes) -> np.ndarray:
+        starts, lengths = self.step_start[episodes], self.lengths[episodes]
+        return np.concatenate([np.arange(s, s + n) for s, n in zip(starts, lengths)]) if len(episodes) else np.zeros(0, np.int64)
+
+    def context_indices(self, steps, context: int) -> np.ndarray:
+        """Frame indices (len(steps), context + 1): the `context` frames up to each step's start, then its next frame.
+
+        Before an episode's first frame the first frame repeats, as at reset in the dream.
+        """
+        steps = np.asarray(steps)
+        first = self.frame_start[self.step_episode[steps]]
+        now = self.step_frame[steps]
+        offsets = np.arange(-context + 1, 2)
+        return np.maximum(now[:, None] + offsets[None, :], first[:, None])
+
+    def clip(self, episode: int, start: int, length: int) -> np.ndarray:
+        """Frames (length + 1, 64, 64, 3) of `episode` from step `start`."""
+        if start < 0 or start + length > self.lengths[episode]:
+            raise ValueError(f"episode {episode} has {self.lengths[episode]} steps; clip [{start}, {start + length}] is outside")
+        begin = self.frame_start[episode] + start
+        return self.frames[begin : begin + length + 1]

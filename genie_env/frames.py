@@ -1,0 +1,50 @@
+"""Frames: how a MiniGrid env becomes a 64x64 RGB image, and input checks shared by the API.
+
+Rendering rule (documented in docs/ARCHITECTURE.md):
+the full grid is rendered with ``tile_size = 64 // max(grid_width, grid_height)`` (highlight at the env's
+default) and padded with black at the bottom and right to 64x64. For 8x8 grids this is exactly the
+``image`` of ``minigrid.wrappers.RGBImgObsWrapper(env, tile_size=8)``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+FRAME_SIZE = 64          # frames are (64, 64, 3) uint8 in [0, 255]
+TOKEN_GRID = 16          # the tokenizer turns a frame into (16, 16) tokens
+PATCH = FRAME_SIZE // TOKEN_GRID  # each token covers a 4x4 pixel patch
+
+
+def tile_size_for(unwrapped_env) -> int:
+    return max(1, FRAME_SIZE // max(unwrapped_env.width, unwrapped_env.height))
+
+
+def render_frame(env) -> np.ndarray:
+    """The 64x64 full-grid RGB frame of a MiniGrid env (wrapped or not)."""
+    base = env.unwrapped
+    image = base.get_frame(highlight=base.highlight, tile_size=tile_size_for(base))
+    if image.shape[:2] == (FRAME_SIZE, FRAME_SIZE):
+        return image
+    frame = np.zeros((FRAME_SIZE, FRAME_SIZE, 3), dtype=np.uint8)
+    frame[: image.shape[0], : image.shape[1]] = image
+    return frame
+
+
+def check_frames(frames, name: str = "frames", ndim: int = 4) -> np.ndarray:
+    """Validate uint8 frames of shape (..., 64, 64, 3) with exactly `ndim` dims; return them as an ndarray."""
+    frames = np.asarray(frames) if not hasattr(frames, "numpy") else frames.cpu().numpy()
+    lead = ", ".join(["N", "T+1", "C"][: ndim - 3]) if ndim > 3 else ""
+    expected = f"({lead + ', ' if lead else ''}{FRAME_SIZE}, {FRAME_SIZE}, 3)"
+    if frames.ndim != ndim or frames.shape[-3:] != (FRAME_SIZE, FRAME_SIZE, 3):
+        raise ValueError(f"{name} must have shape {expected}, got {tuple(frames.shape)}")
+    if frames.dtype != np.uint8:
+        raise ValueError(f"{name} must be uint8 in [0, 255] with shape {expected}, got dtype {frames.dtype}")
+    return frames
+
+
+def psnr(a: np.ndarray, b: np.ndarray, cap: float = 60.0) -> np.ndarray:
+    """Per-frame PSNR in dB between uint8 frames (..., 64, 64, 3); identical frames score `cap`."""
+    diff = a.astype(np.float64) - b.astype(np.float64)
+    mse = (diff**2).reshape(*diff.shape[:-3], -1).mean(-1)
+    with np.errstate(divide="ignore"):
+        value = 10.0 * np.log10(255.0**2 / mse)
+    return np.minimum(value, cap)

@@ -1,0 +1,129 @@
+"""Building blocks shared by the models: a vector quantizer and a transformer block."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass
+class Quantized:
+    vectors: torch.Tensor      # (..., D) quantized, with straight-through gradients to the input
+    indices: torch.Tensor      # (...,) int64 code per vector
+    commitment: torch.Tensor   # scalar loss pulling the encoder towards its codes
+
+
+class VectorQuantizer(nn.Module):
+    """Nearest-neighbour quantizer with an EMA codebook and dead-code reset (van den Oord 2017; Razavi 2019).
+
+    A code whose running usage falls below `dead_fraction` of a uniform share is moved onto the batch vector
+    that is worst represented, so rare inputs (a MiniGrid key, a latent action seldom taken) get codes too.
+    """
+
+    def __init__(self, num_codes: int, dim: int, decay: float = 0.99, commitment: float = 0.25,
+                 dead_fraction: float = 1e-3):
+        super().__init__()
+        self.num_codes, self.dim, self.decay, self.beta, self.dead_fraction = num_codes, dim, decay, commitment, dead_fraction
+        self.register_buffer("codebook", torch.randn(num_codes, dim) * 0.1)
+        self.register_buffer("ema_count", torch.ones(num_codes))
+        self.register_buffer("ema_sum", self.codebook.clone())
+        self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))
+
+    def nearest(self, flat: torch.Tensor) -> torch.Tensor:
+        distances = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ self.codebook.t() + self.codebook.pow(2).sum(1)[None]
+        return distances.argmin(1)
+
+    def forward(self, z: torch.Tensor) -> Quantized:
+        flat = z.reshape(-1, self.dim).float()
+        if self.training and not self.initialized:
+            self._initialize(flat.detach())
+        indices = self.nearest(flat)
+        if self.training:
+            self._update(flat.detach(), indices)
+        quantized = self.codebook[indices].view_as(z)
+        commitment = self.beta * F.mse_loss(z, quantized.detach())
+        return Quantized(z + (quantized - z).detach(), indices.view(z.shape[:-1]), commitment)
+
+    @torch.no_grad()
+    def _initialize(self, flat: torch.Tensor) -> None:
+        """Data-dependent init: codes start on encoder outputs rather than far from all of them."""
+        picks = torch.randint(len(flat), (self.num_codes,), device=flat.device)
+        self.codebook.copy_(flat[picks])
+        self.ema_sum.copy_(flat[picks])
+        self.initialized.fill_(True)
+
+    @torch.no_grad()
+    def _update(self, flat: torch.Tensor, indices: torch.Tensor) -> None:
+        onehot = F.one_hot(indices, self.num_codes).type_as(flat)               # (N, K)
+        self.ema_count.mul_(self.decay).add_(onehot.sum(0), alpha=1 - self.decay)
+        self.ema_sum.mul_(self.decay).add_(onehot.t() @ flat, alpha=1 - self.decay)
+        total = self.ema_count.sum()
+        smoothed = (self.ema_count + 1e-5) / (total + self.num_codes * 1e-5) * total
+        self.codebook.copy_(self.ema_sum / smoothed[:, None])
+        dead = torch.nonzero(self.ema_count < self.dead_fraction * len(flat) / self.num_codes).flatten()
+        if len(dead):
+            error = (flat - self.codebook[indices]).pow(2).sum(1)
+            worst = torch.argsort(error, descending=True)[: len(dead)]
+            dead = dead[: len(worst)]
+            self.codebook[dead] = flat[worst]
+            self.ema_sum[dead] = flat[worst]
+            self.ema_count[dead] = 1.0
+
+    @torch.no_grad()
+    def usage(self, indices: torch.Tensor) -> tuple[int, float]:
+        """How many codes `indices` use, and the perplexity of their distribution."""
+        counts = torch.bincount(indices.flatten(), minlength=self.num_codes).float()
+        p = counts / counts.sum().clamp(min=1)
+        perplexity = torch.exp(-(p * torch.log(p.clamp(min=1e-10))).sum())
+        return int((counts > 0).sum()), float(perplexity)
+
+
+class BinaryQuantizer(nn.Module):
+    """Finite scalar quantization with two levels per dimension (Mentzer et al. 2023): `bits` signs name one of
+    2**bits codes. The boundaries are fixed, so no code can die; an entropy term (low per sample, high over the
+    batch) keeps the codes in use, as in the categorical bottleneck of the design this project grows from."""
+
+    def __init__(self, bits: int, sample_entropy: float = 0.01, batch_entropy: float = 0.05):
+        super().__init__()
+        self.bits, self.num_codes = bits, 2**bits
+        self.sample_entropy, self.batch_entropy = sample_entropy, batch_entropy
+        signs = (torch.arange(self.num_codes)[:, None] >> torch.arange(bits)[None]) & 1
+        self.register_buffer("codebook", signs.float() * 2 - 1)                 # (K, bits) of +-1
+        self.register_buffer("powers", 2 ** torch.arange(bits))
+
+    def nearest(self, z: torch.Tensor) -> torch.Tensor:
+        return ((z > 0).long() * self.powers).sum(-1)
+
+    def forward(self, z: torch.Tensor) -> Quantized:
+        soft = torch.tanh(z)
+        hard = torch.where(z > 0, 1.0, -1.0)
+        # probability of each code from independent bit probabilities: (B, K)
+        p_bit = ((soft + 1) / 2).clamp(1e-6, 1 - 1e-6)
+        p_code = torch.exp(torch.log(torch.where(self.codebook[None] > 0, p_bit[:, None], 1 - p_bit[:, None])).sum(-1))
+        entropy = lambda p: -(p * torch.log(p.clamp(min=1e-9))).sum(-1)
+        regulariser = self.sample_entropy * entropy(p_code).mean() - self.batch_entropy * entropy(p_code.mean(0))
+        return Quantized(soft + (hard - soft).detach(), self.nearest(z), regulariser)
+
+    @torch.no_grad()
+    def usage(self, indices: torch.Tensor) -> tuple[int, float]:
+        return VectorQuantizer.usage(self, indices)
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block (nanoGPT style), bidirectional attention."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: int = 4):
+        super().__init__()
+        self.heads = heads
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.qkv, self.proj = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, mlp_ratio * dim), nn.GELU(), nn.Linear(mlp_ratio * dim, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, L, D = x.shape
+        q, k, v = self.qkv(self.norm1(x)).view(B, L, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
+        attended = F.scaled_dot_product_attention(q, k, v)                       # (B, heads, L, D / heads)
+        x = x + self.proj(attended.transpose(1, 2).reshape(B, L, D))
+        return x + self.mlp(self.norm2(x))

@@ -1,0 +1,320 @@
+"""The world model: tokenizer + latent actions + dynamics + action bridge, and the one place worlds are saved and loaded.
+
+A world on disk is a folder with ``world.safetensors`` (every tensor: weights, vocabulary, bridge, start frames)
+and ``world.json`` (format version, every model config, bridge settings, training info); a ``manifest.json``
+beside them records how it was made. Loading never unpickles: safetensors holds only tensors, JSON only data.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from einops import rearrange
+
+from genie_env.checkpoint import config_from_dict
+from genie_env.dynamics import Dynamics, DynamicsConfig
+from genie_env.frames import check_frames
+from genie_env.io import atomic_write_json, load_tensors, read_json, save_tensors
+from genie_env.latent_action import LatentActionConfig, LatentActionModel
+from genie_env.tokenizer import Tokenizer, TokenizerConfig
+from genie_env.vocab import build_vocab
+
+WORLD_FORMAT_VERSION = 1
+WORLDS_DIR = Path(__file__).parent / "worlds"
+DEFAULT_WORLD = "empty8"
+ENV_ACTION_NAMES = ("left", "right", "forward", "pickup", "drop", "toggle", "done")
+NOOP = len(ENV_ACTION_NAMES)          # the probe's class for "the frame did not change"
+EFFECT_NAMES = ENV_ACTION_NAMES + ("no-op",)
+
+
+@torch.no_grad()
+def encode_dataset(tokenizer: Tokenizer, frames: np.ndarray, batch_size: int = 1024) -> torch.Tensor:
+    """uint8 frames (F, 64, 64, 3) -> tokenizer codes (F, 16, 16), in batches."""
+    return torch.cat([tokenizer.encode(torch.from_numpy(frames[i : i + batch_size])) for i in range(0, len(frames), batch_size)])
+
+
+def _as_int_array(values, name: str, shape: tuple, high: int) -> np.ndarray:
+    array = np.asarray(values.cpu() if torch.is_tensor(values) else values)
+    if array.dtype.kind not in "iu":
+        raise ValueError(f"{name} must be integers, got dtype {array.dtype}")
+    if array.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {array.shape}")
+    if array.size and (array.min() < 0 or array.max() >= high):
+        raise ValueError(f"{name} must lie in [0, {high - 1}], got values in [{array.min()}, {array.max()}]")
+    return array.astype(np.int64)
+
+
+class WorldModel:
+    """A learned MiniGrid world. Frames are uint8 (..., 64, 64, 3); tokens are tokenizer codes (..., 16, 16)."""
+
+    def __init__(self, tokenizer: Tokenizer, lam: LatentActionModel, dynamics: Dynamics, vocab: torch.Tensor,
+                 bridge: dict | None = None, start_frames: np.ndarray | None = None, info: dict | None = None):
+        self.tokenizer, self.lam, self.dynamics = tokenizer.eval(), lam.eval(), dynamics.eval()
+        self.vocab = vocab.long()
+        _, self.code_to_id = build_vocab(self.vocab, tokenizer.quantizer.codebook)
+        self.patches = tokenizer.patch_table()[self.vocab]                         # (V, 4, 4, 3) uint8
+        self.bridge = bridge
+        self.start_frames = start_frames
+        self.info = info or {}
+        self.device = torch.device("cpu")
+
+    # --- sizes -------------------------------------------------------------------------------------------------
+    @property
+    def num_actions(self) -> int:
+        return self.lam.config.num_actions
+
+    @property
+    def context(self) -> int:
+        return self.dynamics.config.context
+
+    def to(self, device) -> "WorldModel":
+        self.device = torch.device(device)
+        for module in (self.tokenizer, self.lam, self.dynamics):
+            module.to(self.device)
+        self.vocab, self.code_to_id, self.patches = (t.to(self.device) for t in (self.vocab, self.code_to_id, self.patches))
+        return self
+
+    # --- pixels <-> tokens ---------------------------------------------------------------------------------------
+    def encode(self, frames) -> torch.Tensor:
+        """uint8 frames (N, 64, 64, 3) -> int64 tokenizer codes (N, 16, 16)."""
+        frames = check_frames(frames, "frames", 4)
+        return self.tokenizer.encode(torch.from_numpy(frames).to(self.device))
+
+    def decode(self, tokens) -> np.ndarray:
+        """int64 tokenizer codes (N, 16, 16) -> uint8 frames (N, 64, 64, 3)."""
+        tokens = torch.as_tensor(tokens)
+        if tokens.ndim != 3 or tokens.shape[1:] != (16, 16) or tokens.dtype not in (torch.int64, torch.int32):
+            raise ValueError(f"tokens must be int64 with shape (N, 16, 16), got {tuple(tokens.shape)} {tokens.dtype}")
+        if tokens.numel() and (tokens.min() < 0 or tokens.max() >= self.tokenizer.config.codebook_size):
+            raise ValueError(f"tokens must lie in [0, {self.tokenizer.config.codebook_size - 1}]")
+        return self.tokenizer.decode(tokens.long().to(self.device)).cpu().numpy()
+
+    def frames_to_ids(self, frames: np.ndarray) -> torch.Tensor:
+        """uint8 frames (..., 64, 64, 3) -> compact ids (..., 16, 16) that the dynamics model reads."""
+        lead = frames.shape[:-3]
+        codes = self.tokenizer.encode(torch.from_numpy(np.ascontiguousarray(frames.reshape(-1, 64, 64, 3))).to(self.device))
+        return self.code_to_id[codes].view(*lead, 16, 16)
+
+    def ids_to_frames(self, ids: torch.Tensor) -> torch.Tensor:
+        """compact ids (..., 16, 16) -> uint8 frames (..., 64, 64, 3), by patch lookup."""
+        return rearrange(self.patches[ids], "... h w a b c -> ... (h a) (w b) c")
+
+    # --- latent actions and dreams -------------------------------------------------------------------------------
+    def infer_actions(self, clips) -> np.ndarray:
+        """uint8 clips (N, T + 1, 64, 64, 3) -> latent actions (N, T) that explain each step."""
+        clips = check_frames(clips, "clips", 5)
+        n, t1 = clips.shape[:2]
+        if t1 < 2:
+            raise ValueError(f"clips need at least 2 frames (T + 1 >= 2), got {t1}")
+        ids = self.frames_to_ids(clips)                                            # (N, T + 1, 16, 16)
+        offsets = torch.arange(-self.context + 1, 2)
+        index = (torch.arange(t1 - 1)[:, None] + offsets[None]).clamp(min=0)       # (T, W + 1)
+        windows = ids[:, index.to(self.device)]                                    # (N, T, W + 1, 16, 16)
+        with torch.no_grad():
+            latents = self.lam.infer(windows.flatten(0, 1))
+        return latents.view(n, t1 - 1).cpu().numpy()
+
+    def context_ids(self, context: np.ndarray) -> torch.Tensor:
+        """uint8 (N, C, 64, 64, 3) -> ids (N, W, 16, 16): the last W frames, the first repeated if C < W."""
+        ids = self.frames_to_ids(context)
+        if ids.shape[1] < self.context:
+            ids = torch.cat([ids[:, :1].expand(-1, self.context - ids.shape[1], -1, -1), ids], 1)
+        return ids[:, -self.context :]
+
+    @torch.no_grad()
+    def step_ids(self, context_ids: torch.Tensor, latents: torch.Tensor, temperature: float = 0.0,
+                 generator: torch.Generator | None = None):
+        """One batched dream step on ids: (next ids (N, 16, 16), reward (N,), end probability (N,))."""
+        return self.dynamics.step(context_ids, self.lam.action_vectors[latents], temperature, generator)
+
+    def dream(self, context, actions, temperature: float = 0.0, seed: int | None = None) -> np.ndarray:
+        """Dream H steps: context uint8 (N, C, 64, 64, 3), latent actions (N, H) -> frames (N, H, 64, 64, 3)."""
+        context = check_frames(context, "context", 5)
+        if context.shape[1] < 1:
+            raise ValueError("context needs at least one frame (C >= 1)")
+        actions = np.asarray(actions)
+        if actions.ndim != 2 or actions.shape[0] != context.shape[0]:
+            raise ValueError(f"actions must have shape (N, H) = ({context.shape[0]}, H), got {actions.shape}")
+        actions = torch.from_numpy(_as_int_array(actions, "actions", actions.shape, self.num_actions)).to(self.device)
+        generator = torch.Generator(self.device).manual_seed(seed) if seed is not None else None
+        ids = self.context_ids(context)
+        frames = []
+        for h in range(actions.shape[1]):
+            nxt, _, _ = self.step_ids(ids, actions[:, h], temperature, generator)
+            ids = torch.cat([ids[:, 1:], nxt[:, None]], 1)
+            frames.append(self.ids_to_frames(nxt))
+        if not frames:
+            return np.zeros((context.shape[0], 0, 64, 64, 3), np.uint8)
+        return torch.stack(frames, 1).cpu().numpy()
+
+    # --- the action bridge ---------------------------------------------------------------------------------------
+    # A latent's meaning is read off what it does: the dynamics model predicts the next frame, and the change
+    # (which token became which) is matched against changes seen in a few labelled real transitions. The change
+    # signature ignores where the agent is, so 200 labels cover every (direction, action) pair on MiniGrid.
+
+    def _signature(self, before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
+        """ids (N, 16, 16) twice -> (N, V * V) counts of 'token a became token b' over changed positions."""
+        v = len(self.vocab)
+        pairs = (before * v + after).flatten(1)
+        changed = (before != after).flatten(1).float()
+        return torch.zeros(len(before), v * v, device=before.device).scatter_add_(1, pairs, changed)
+
+    def _classify(self, signatures: torch.Tensor) -> torch.Tensor:
+        """(N, V * V) -> effect class (N,) in 0..7 (7 = no-op), by nearest labelled signatures and their votes."""
+        if self.bridge is None:
+            raise RuntimeError("this world has no action bridge; fit one with fit_bridge(pairs, actions)")
+        distance = torch.cdist(signatures, self.bridge["signatures"], p=1)         # (N, S)
+        nearest = distance == distance.min(1, keepdim=True).values
+        return (nearest.float() @ self.bridge["votes"]).argmax(1)
+
+    def _effects(self, ids: torch.Tensor) -> torch.Tensor:
+        """Effect class of every latent action from frames `ids` (N, 16, 16) -> (N, K)."""
+        n, k = len(ids), self.num_actions
+        context = ids[:, None].expand(-1, self.context, -1, -1).repeat_interleave(k, 0)
+        latents = torch.arange(k, device=self.device).repeat(n)
+        nxt, _, _ = self.step_ids(context, latents)
+        changes = (nxt != context[:, -1]).flatten(1).sum(1)
+        self._last_changes = changes.view(n, k)
+        return self._classify(self._signature(context[:, -1], nxt)).view(n, k)
+
+    def latent_effects(self, frames, latents) -> np.ndarray:
+        """The probe: effect class (0..6 = env action, 7 = no-op) of latent `latents[i]` taken in `frames[i]`."""
+        frames = check_frames(frames, "frames", 4)
+        latents = _as_int_array(latents, "latents", (len(frames),), self.num_actions)
+        ids = self.frames_to_ids(frames)
+        context = ids[:, None].expand(-1, self.context, -1, -1)
+        nxt, _, _ = self.step_ids(context, torch.from_numpy(latents).to(self.device))
+        return self._classify(self._signature(ids, nxt)).cpu().numpy()
+
+    def latent_to_env_action(self, frames, latents) -> np.ndarray:
+        """frames uint8 (N, 64, 64, 3), latents (N,) -> the real env action (N,) with the same effect."""
+        effects = self.latent_effects(frames, latents)
+        return np.where(effects == NOOP, self.bridge["noop_action"], effects).astype(np.int64)
+
+    def env_to_latent_action(self, frames, actions) -> np.ndarray:
+        """frames uint8 (N, 64, 64, 3), env actions (N,) -> the latent action (N,) that does the same there.
+
+        An action no latent produces in that frame (forward into a wall, pickup with nothing ahead) is taken to
+        do nothing, so it maps to the latent that changes the frame least.
+        """
+        frames = check_frames(frames, "frames", 4)
+        actions = _as_int_array(actions, "actions", (len(frames),), len(ENV_ACTION_NAMES))
+        effects = self._effects(self.frames_to_ids(frames)).cpu()                  # (N, K)
+        least_change = self._last_changes.cpu().argmin(1)
+        match = effects == torch.from_numpy(actions)[:, None]
+        return torch.where(match.any(1), match.float().argmax(1), least_change).numpy().astype(np.int64)
+
+    def latent_meanings(self, frame) -> list[str]:
+        """Name of each latent action's effect from one frame, e.g. ['left', 'forward', ..., 'no-op']."""
+        effects = self._effects(self.frames_to_ids(check_frames(frame, "frame", 3)[None]))[0]
+        return [EFFECT_NAMES[int(e)] for e in effects]
+
+    def fit_bridge(self, pairs, actions) -> None:
+        """Fit the bridge from labelled real transitions: pairs uint8 (N, 2, 64, 64, 3), env actions (N,)."""
+        pairs = check_frames(pairs, "pairs", 5)
+        if pairs.shape[1] != 2:
+            raise ValueError(f"pairs must have shape (N, 2, 64, 64, 3), got {pairs.shape}")
+        actions = _as_int_array(actions, "actions", (len(pairs),), len(ENV_ACTION_NAMES))
+        ids = self.frames_to_ids(pairs)
+        unchanged = (ids[:, 0] == ids[:, 1]).flatten(1).all(1).cpu().numpy()
+        classes = np.where(unchanged, NOOP, actions)
+        signatures, inverse = torch.unique(self._signature(ids[:, 0], ids[:, 1]), dim=0, return_inverse=True)
+        votes = torch.zeros(len(signatures), len(EFFECT_NAMES), device=self.device)
+        votes.index_put_((inverse, torch.from_numpy(classes).to(self.device)), torch.ones(len(classes), device=self.device), accumulate=True)
+        counts = np.bincount(actions, minlength=len(ENV_ACTION_NAMES))
+        noop_share = np.bincount(actions, weights=unchanged, minlength=len(ENV_ACTION_NAMES)) / np.maximum(counts, 1)
+        self.bridge = {"signatures": signatures, "votes": votes, "noop_action": int(np.argmax(noop_share + 1e-6 * counts)),
+                       "labels": len(actions)}
+
+    def set_start_frames(self, frames, limit: int = 256) -> None:
+        """Keep up to `limit` distinct real start frames for reset()."""
+        frames = check_frames(frames, "frames", 4)
+        self.start_frames = np.unique(frames, axis=0)[:limit]
+
+    # --- files ------------------------------------------------------------------------------------------------
+    def save(self, folder, info: dict | None = None) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        tensors = {f"tokenizer.{k}": v for k, v in self.tokenizer.state_dict().items()}
+        tensors.update({f"lam.{k}": v for k, v in self.lam.state_dict().items()})
+        tensors.update({f"dynamics.{k}": v for k, v in self.dynamics.state_dict().items()})
+        tensors["vocab"] = self.vocab
+        if self.bridge is not None:
+            tensors["bridge.signatures"] = self.bridge["signatures"]
+            tensors["bridge.votes"] = self.bridge["votes"]
+        if self.start_frames is not None:
+            tensors["start_frames"] = torch.from_numpy(np.ascontiguousarray(self.start_frames))
+        meta = {"format": "genie-world", "version": WORLD_FORMAT_VERSION,
+                "tokenizer": dataclasses.asdict(self.tokenizer.config),
+                "latent_action": dataclasses.asdict(self.lam.config),
+                "dynamics": dataclasses.asdict(self.dynamics.config),
+                "bridge": None if self.bridge is None else {"noop_action": self.bridge["noop_action"], "labels": self.bridge["labels"]},
+                "info": {**self.info, **(info or {})}}
+        save_tensors(folder / "world.safetensors", tensors)
+        atomic_write_json(folder / "world.json", meta)
+
+
+def resolve_world_path(path=None) -> Path:
+    """A shipped world's name (e.g. 'empty8'), a world folder, or its world.safetensors file -> the folder."""
+    if path is None:
+        path = DEFAULT_WORLD
+    candidate = Path(path)
+    if not candidate.exists() and (WORLDS_DIR / str(path)).is_dir():
+        candidate = WORLDS_DIR / str(path)
+    if candidate.is_file():
+        candidate = candidate.parent
+    if not (candidate / "world.json").is_file() or not (candidate / "world.safetensors").is_file():
+        shipped = sorted(p.name for p in WORLDS_DIR.iterdir() if (p / "world.json").is_file()) if WORLDS_DIR.is_dir() else []
+        raise FileNotFoundError(f"no world at {path!r}: expected a folder with world.json and world.safetensors, "
+                                f"or a shipped world name {shipped}")
+    return candidate
+
+
+def _load_state(module: torch.nn.Module, tensors: dict, prefix: str, source) -> None:
+    state = {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+    expected = module.state_dict()
+    missing, extra = set(expected) - set(state), set(state) - set(expected)
+    if missing or extra:
+        raise ValueError(f"{source}: {prefix} tensors missing {sorted(missing)[:3]}, unexpected {sorted(extra)[:3]}")
+    for key, value in state.items():
+        if value.shape != expected[key].shape or value.dtype != expected[key].dtype:
+            raise ValueError(f"{source}: tensor {prefix}.{key} is {tuple(value.shape)} {value.dtype}, "
+                             f"expected {tuple(expected[key].shape)} {expected[key].dtype}")
+    module.load_state_dict(state)
+
+
+def load_world_model(path=None, device: str = "cpu") -> WorldModel:
+    """Load a world: None or a shipped name ('empty8') or a path. Never unpickles; errors name the file."""
+    folder = resolve_world_path(path)
+    meta = read_json(folder / "world.json")
+    source = folder / "world.json"
+    if meta.get("format") != "genie-world":
+        raise ValueError(f"{source}: not a GenieDream world (format {meta.get('format')!r})")
+    if not isinstance(meta.get("version"), int) or meta["version"] > WORLD_FORMAT_VERSION:
+        raise ValueError(f"{source}: world format version {meta.get('version')!r} is newer than this library reads "
+                         f"({WORLD_FORMAT_VERSION}); upgrade genie-dream")
+    for key in ("tokenizer", "latent_action", "dynamics", "bridge", "info"):
+        if key not in meta:
+            raise ValueError(f"{source}: missing key {key!r}")
+    tokenizer = Tokenizer(config_from_dict(TokenizerConfig, meta["tokenizer"], source))
+    lam = LatentActionModel(config_from_dict(LatentActionConfig, meta["latent_action"], source))
+    dynamics = Dynamics(config_from_dict(DynamicsConfig, meta["dynamics"], source))
+    tensors, _ = load_tensors(folder / "world.safetensors")
+    weights = folder / "world.safetensors"
+    for module, prefix in ((tokenizer, "tokenizer"), (lam, "lam"), (dynamics, "dynamics")):
+        _load_state(module, tensors, prefix, weights)
+    if "vocab" not in tensors or tensors["vocab"].shape != (dynamics.config.vocab_size,):
+        raise ValueError(f"{weights}: vocab tensor missing or not of shape ({dynamics.config.vocab_size},)")
+    bridge = None
+    if meta["bridge"] is not None:
+        if "bridge.signatures" not in tensors or "bridge.votes" not in tensors:
+            raise ValueError(f"{weights}: world.json declares a bridge but its tensors are missing")
+        bridge = {"signatures": tensors["bridge.signatures"], "votes": tensors["bridge.votes"], **meta["bridge"]}
+    start = tensors["start_frames"].numpy() if "start_frames" in tensors else None
+    world = WorldModel(tokenizer, lam, dynamics, tensors["vocab"], bridge, start, meta["info"])
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return world.to(device)

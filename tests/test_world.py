@@ -1,0 +1,121 @@
+import numpy as np
+import pytest
+import torch
+
+from genie_env.dataset import Dataset
+from genie_env.dynamics import Dynamics, DynamicsConfig
+from genie_env.latent_action import LatentActionConfig, LatentActionModel
+from genie_env.nn import VectorQuantizer
+
+
+def frames_of(tiny_data, n):
+    return Dataset.load(tiny_data).frames[:n]
+
+
+def test_api_shapes(tiny_world, tiny_data):
+    data = Dataset.load(tiny_data)
+    frames = data.frames[:5]
+    tokens = tiny_world.encode(frames)
+    assert tokens.shape == (5, 16, 16) and tokens.dtype == torch.int64
+    assert tiny_world.decode(tokens).shape == (5, 64, 64, 3)
+    clips = np.stack([data.clip(0, 0, 3), data.clip(1, 0, 3)])
+    latents = tiny_world.infer_actions(clips)
+    assert latents.shape == (2, 3) and latents.min() >= 0 and latents.max() < tiny_world.num_actions
+    dreamed = tiny_world.dream(clips[:, :2], latents, temperature=0.0)
+    assert dreamed.shape == (2, 3, 64, 64, 3) and dreamed.dtype == np.uint8
+    env_actions = tiny_world.latent_to_env_action(frames, np.zeros(5, np.int64))
+    assert env_actions.shape == (5,) and set(env_actions) <= set(range(7))
+    back = tiny_world.env_to_latent_action(frames, np.array([0, 1, 2, 3, 4]))
+    assert back.shape == (5,) and back.max() < tiny_world.num_actions
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda w, f: w.encode(f[:, :32]), r"\(N, 64, 64, 3\)"),
+    (lambda w, f: w.encode(f.astype(np.float32)), "uint8"),
+    (lambda w, f: w.infer_actions(f), r"\(N, T\+1, 64, 64, 3\)"),
+    (lambda w, f: w.dream(f[:, None], np.full((len(f), 2), 99)), r"must lie in \[0, 7\]"),
+    (lambda w, f: w.dream(f[:, None], np.zeros((len(f) + 1, 2), np.int64)), "shape"),
+    (lambda w, f: w.latent_to_env_action(f, np.zeros(len(f), np.float32)), "integers"),
+    (lambda w, f: w.env_to_latent_action(f, np.full(len(f), 7)), r"\[0, 6\]"),
+    (lambda w, f: w.decode(np.zeros((2, 8, 8), np.int64)), r"\(N, 16, 16\)"),
+])
+def test_api_errors(tiny_world, tiny_data, call, message):
+    with pytest.raises(ValueError, match=message):
+        call(tiny_world, frames_of(tiny_data, 3))
+
+
+def test_dream_is_deterministic_under_a_seed(tiny_world, tiny_data):
+    context = frames_of(tiny_data, 2)[:, None]
+    actions = np.array([[1, 2, 3], [0, 0, 1]])
+    a = tiny_world.dream(context, actions, temperature=1.0, seed=7)
+    b = tiny_world.dream(context, actions, temperature=1.0, seed=7)
+    assert np.array_equal(a, b)
+    greedy = tiny_world.dream(context, actions, temperature=0.0)
+    assert np.array_equal(greedy, tiny_world.dream(context, actions, temperature=0.0, seed=3))
+
+
+def test_save_load_round_trip(tiny_world, tiny_data, tmp_path):
+    from genie_env import load_world_model
+
+    tiny_world.save(tmp_path / "copy")
+    again = load_world_model(tmp_path / "copy")
+    context = frames_of(tiny_data, 2)[:, None]
+    actions = np.array([[1, 2], [3, 4]])
+    assert np.array_equal(tiny_world.dream(context, actions), again.dream(context, actions))
+    assert np.array_equal(tiny_world.start_frames, again.start_frames)
+
+
+def test_dynamics_step_shapes_and_temperature():
+    torch.manual_seed(0)
+    model = Dynamics(DynamicsConfig(vocab_size=10, context=2, dim=32, layers=1)).eval()
+    context = torch.randint(0, 10, (3, 2, 16, 16))
+    action = torch.randn(3, 16)
+    tokens, reward, end = model.step(context, action)
+    assert tokens.shape == (3, 16, 16) and reward.shape == (3,) and end.shape == (3,)
+    assert ((end >= 0) & (end <= 1)).all()
+    hot = [model.step(context, action, 50.0, torch.Generator().manual_seed(s))[0] for s in range(2)]
+    assert not torch.equal(hot[0], hot[1])  # high temperature samples
+    assert torch.equal(model.step(context, action, 0.0)[0], tokens)  # zero temperature is greedy
+
+
+def test_lam_does_not_collapse_on_a_known_task():
+    """Four kinds of transition, each changing a different token block: the LAM must give each its own code."""
+    torch.manual_seed(0)
+    config = LatentActionConfig(vocab_size=4, num_actions=8, context=1, dim=32, layers=1)
+    lam = LatentActionModel(config)
+    dynamics = Dynamics(DynamicsConfig(vocab_size=4, context=1, dim=32, layers=1))
+    params = [*lam.parameters(), *dynamics.parameters()]
+    optimizer = torch.optim.Adam(params, lr=3e-3)
+
+    def batch(n=64):
+        kind = torch.randint(0, 4, (n,))
+        before = torch.zeros(n, 1, 16, 16, dtype=torch.long)
+        after = before.clone()
+        for k in range(4):
+            after[kind == k, 0, 4 * k : 4 * k + 4, :4] = 1 + k % 3
+        return torch.cat([before, after], 1), kind
+
+    for _ in range(300):
+        clip, _ = batch()
+        latent = lam(clip)
+        out = dynamics(clip[:, :1], latent.vectors)
+        loss, _ = dynamics.loss(out, clip[:, :1], clip[:, 1], torch.zeros(len(clip)), torch.zeros(len(clip), dtype=torch.bool))
+        optimizer.zero_grad()
+        (loss + latent.commitment).backward()
+        optimizer.step()
+    clip, kind = batch(400)
+    codes = lam.eval().infer(clip)
+    # each kind maps to one code, and different kinds to different codes
+    assignment = {int(k): set(codes[kind == k].tolist()) for k in range(4)}
+    assert all(len(c) == 1 for c in assignment.values()), assignment
+    assert len(set.union(*assignment.values())) == 4, assignment
+
+
+def test_vector_quantizer_resets_dead_codes():
+    torch.manual_seed(0)
+    vq = VectorQuantizer(16, 2, decay=0.9, dead_fraction=0.5)
+    data = torch.randn(512, 2) * 5
+    for _ in range(50):
+        vq(data)
+    used, _ = vq.usage(vq.nearest(data))
+    assert used >= 12

@@ -1,0 +1,205 @@
+"""Evaluate a tokenizer or a world on held-out recordings (episodes whose seeds training never saw).
+
+    python -m trainers.evaluate tokenizer --tokenizer runs/tok-empty8/tokenizer.safetensors --data data/empty8-heldout --png tok.png
+    python -m trainers.evaluate world --world runs/world-empty8 --data data/empty8-heldout --json eval.json
+
+World metrics: reconstruction PSNR; Genie's controllability ΔtPSNR@4; probe accuracy of the action bridge
+(latent -> real action, unchanged frames count as 'no-op'); NMI and confusion matrix of latents against true
+actions; the share of transitions each latent takes; open-loop rollout fidelity over 50 steps driven by the
+real actions through the bridge; precision/recall of the episode-end head and the reward head's error.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genie_env.dataset import Dataset
+from genie_env.frames import psnr
+from genie_env.world import EFFECT_NAMES, NOOP, WorldModel, load_world_model
+
+CORRECT_DB = 30.0   # a dreamed frame counts as correct at PSNR >= 30 dB against the real frame
+
+
+def save_grid_png(path, rows: list[np.ndarray], scale: int = 2) -> None:
+    """Save rows of uint8 frames (n, 64, 64, 3) as one PNG, each row left to right."""
+    import imageio.v3 as iio
+
+    grid = np.concatenate([np.concatenate(list(row), 1) for row in rows], 0)
+    iio.imwrite(path, np.kron(grid, np.ones((scale, scale, 1), np.uint8)))
+
+
+def evaluate_tokenizer(args) -> dict:
+    from genie_env.checkpoint import load_model
+    from genie_env.tokenizer import Tokenizer, TokenizerConfig
+
+    tokenizer = load_model(args.tokenizer, Tokenizer, TokenizerConfig, "tokenizer")
+    data = Dataset.load(args.data)
+    frames = data.frames[np.random.default_rng(0).permutation(len(data.frames))[: args.frames]]
+    recon, codes = [], []
+    for i in range(0, len(frames), 512):
+        tokens = tokenizer.encode(torch.from_numpy(frames[i : i + 512]))
+        codes.append(tokens.flatten())
+        recon.append(tokenizer.decode(tokens).numpy())
+    recon = np.concatenate(recon)
+    scores = psnr(frames, recon)
+    used, perplexity = tokenizer.quantizer.usage(torch.cat(codes))
+    result = {"frames": len(frames), "psnr_mean": float(scores.mean()), "psnr_p1": float(np.percentile(scores, 1)),
+              "exact_frames": float((frames == recon).all((1, 2, 3)).mean()), "codebook_used": used,
+              "codebook_size": tokenizer.config.codebook_size, "perplexity": perplexity}
+    if args.png:
+        save_grid_png(args.png, [frames[:8], recon[:8]])
+    return result
+
+
+def tpsnr(world: WorldModel, data: Dataset, episodes: np.ndarray, rng, clips: int, horizon: int = 4) -> dict:
+    """ΔtPSNR@horizon: PSNR of the horizon-th dreamed frame with inferred latents minus with random latents."""
+    long_enough = episodes[data.lengths[episodes] >= horizon]
+    chosen = rng.choice(long_enough, clips)
+    starts = np.array([rng.integers(0, data.lengths[e] - horizon + 1) for e in chosen])
+    real = np.stack([data.clip(e, s, horizon) for e, s in zip(chosen, starts)])   # (M, H + 1, 64, 64, 3)
+    inferred = world.infer_actions(real)
+    random_latents = rng.integers(0, world.num_actions, inferred.shape)
+    target = real[:, horizon]
+    with_inferred = psnr(world.dream(real[:, :1], inferred)[:, -1], target)
+    with_random = psnr(world.dream(real[:, :1], random_latents)[:, -1], target)
+    return {"tpsnr_inferred": float(with_inferred.mean()), "tpsnr_random": float(with_random.mean()),
+            "delta_tpsnr": float(with_inferred.mean() - with_random.mean())}
+
+
+def probe(world: WorldModel, data: Dataset, steps: np.ndarray, png: str | None) -> dict:
+    from sklearn.metrics import normalized_mutual_info_score
+
+    frames = data.frames[data.context_indices(steps, 1)]                         # (N, 2, 64, 64, 3)
+    unchanged = (frames[:, 0] == frames[:, 1]).all((1, 2, 3))
+    truth = np.where(unchanged, NOOP, data.actions[steps])
+    latents = world.infer_actions(frames)[:, 0]
+    predicted = np.concatenate([world.latent_effects(frames[i : i + 512, 0], latents[i : i + 512]) for i in range(0, len(steps), 512)])
+    confusion = np.zeros((world.num_actions, len(EFFECT_NAMES)), np.int64)
+    np.add.at(confusion, (latents, truth), 1)
+    if png:
+        plot_confusion(confusion, png)
+    return {"probe_accuracy": float((predicted == truth).mean()), "probe_transitions": len(steps),
+            "nmi": float(normalized_mutual_info_score(truth, latents)),
+            "latent_share": (np.bincount(latents, minlength=world.num_actions) / len(latents)).round(4).tolist(),
+            "latents_used": int((np.bincount(latents, minlength=world.num_actions) > 0).sum()),
+            "classes_present": [EFFECT_NAMES[c] for c in np.unique(truth)],
+            "confusion_latent_by_true": confusion.tolist()}
+
+
+def plot_confusion(confusion: np.ndarray, path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.imshow(confusion / np.maximum(confusion.sum(0, keepdims=True), 1), cmap="Blues")
+    for (i, j), n in np.ndenumerate(confusion):
+        if n:
+            ax.text(j, i, str(n), ha="center", va="center", fontsize=7)
+    ax.set_xticks(range(len(EFFECT_NAMES)), EFFECT_NAMES, rotation=45)
+    ax.set_yticks(range(len(confusion)))
+    ax.set_xlabel("true action (unchanged frame = no-op)")
+    ax.set_ylabel("latent action")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def rollout_fidelity(world: WorldModel, data: Dataset, episodes: np.ndarray, horizon: int = 50) -> dict:
+    """Dream from each episode's real first frame, driven by its real actions mapped through the bridge."""
+    first = data.frames[data.frame_start[episodes]]
+    ids = world.context_ids(first[:, None])
+    length = np.minimum(data.lengths[episodes], horizon)
+    correct = np.zeros((len(episodes), horizon), bool)
+    alive = np.zeros((len(episodes), horizon), bool)
+    frames = first
+    for t in range(int(length.max())):
+        active = length > t
+        step = data.step_start[episodes] + np.minimum(t, data.lengths[episodes] - 1)
+        latents = torch.from_numpy(world.env_to_latent_action(frames, data.actions[step])).to(world.device)
+        nxt, _, _ = world.step_ids(ids, latents)
+        ids = torch.cat([ids[:, 1:], nxt[:, None]], 1)
+        frames = world.ids_to_frames(nxt).cpu().numpy()
+        real = data.frames[data.frame_start[episodes] + np.minimum(t + 1, data.lengths[episodes])]
+        correct[:, t] = psnr(frames, real) >= CORRECT_DB
+        alive[:, t] = active
+    share = lambda t: float(correct[alive[:, t - 1], t - 1].mean()) if alive[:, t - 1].any() else None
+    return {"rollout_episodes": len(episodes), "rollout_correct_all": float(correct[alive].mean()),
+            **{f"rollout_correct_at_{t}": share(t) for t in (1, 10, 25, 50) if t <= horizon},
+            "rollout_episodes_alive_at_50": int(alive[:, horizon - 1].sum()) if horizon >= 50 else None}
+
+
+def heads(world: WorldModel, data: Dataset, steps: np.ndarray) -> dict:
+    clips = data.frames[data.context_indices(steps, world.context)]               # (N, W + 1, 64, 64, 3)
+    ids = world.frames_to_ids(clips)
+    with torch.no_grad():
+        latents = world.lam.infer(ids)
+        _, reward, end_prob = world.step_ids(ids[:, :-1], latents)
+    predicted, truth = end_prob.cpu().numpy() > 0.5, data.terminated[steps]
+    reward, true_reward = reward.cpu().numpy(), data.rewards[steps]
+    tp = int((predicted & truth).sum())
+    return {"end_precision": tp / max(int(predicted.sum()), 1), "end_recall": tp / max(int(truth.sum()), 1),
+            "end_true": int(truth.sum()), "end_predicted": int(predicted.sum()),
+            "reward_mae": float(np.abs(reward - true_reward).mean()),
+            "reward_mae_at_end": float(np.abs(reward - true_reward)[truth].mean()) if truth.any() else None}
+
+
+def evaluate_world(args) -> dict:
+    world = load_world_model(args.world)
+    data = Dataset.load(args.data)
+    rng = np.random.default_rng(args.seed)
+    episodes = np.arange(data.num_episodes)
+    frames = data.frames[rng.permutation(len(data.frames))[: args.transitions]]
+    recon = np.concatenate([world.decode(world.encode(frames[i : i + 512])) for i in range(0, len(frames), 512)])
+    all_steps = np.arange(len(data.actions))
+    steps = rng.permutation(all_steps)[: args.transitions]
+    head_steps = np.union1d(steps, all_steps[data.terminated])
+    result = {"world": str(args.world), "data": args.data, "episodes": data.num_episodes,
+              "reconstruction_psnr": float(psnr(frames, recon).mean()),
+              **tpsnr(world, data, episodes, rng, args.clips),
+              **probe(world, data, steps, args.confusion_png),
+              **rollout_fidelity(world, data, rng.permutation(episodes)[: args.rollouts]),
+              **heads(world, data, head_steps)}
+    return result
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="what", required=True)
+    tok = sub.add_parser("tokenizer", help="held-out reconstruction of a trained tokenizer")
+    tok.add_argument("--tokenizer", required=True)
+    tok.add_argument("--data", nargs="+", required=True)
+    tok.add_argument("--frames", type=int, default=5000)
+    tok.add_argument("--png", default=None, help="write originals (top) above reconstructions (bottom)")
+    tok.add_argument("--json", default=None)
+    world = sub.add_parser("world", help="controllability, probe, rollouts and heads of a world")
+    world.add_argument("--world", required=True)
+    world.add_argument("--data", nargs="+", required=True)
+    world.add_argument("--transitions", type=int, default=4000)
+    world.add_argument("--clips", type=int, default=1000)
+    world.add_argument("--rollouts", type=int, default=100)
+    world.add_argument("--confusion-png", default=None)
+    world.add_argument("--seed", type=int, default=0)
+    world.add_argument("--json", default=None)
+    args = parser.parse_args(argv)
+    try:
+        result = evaluate_tokenizer(args) if args.what == "tokenizer" else evaluate_world(args)
+    except (ValueError, FileNotFoundError) as e:
+        sys.exit(f"error: {e}")
+    text = json.dumps(result, indent=2)
+    if args.json:
+        from genie_env.io import atomic_write_json
+
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(args.json, result)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""Train the VQ-VAE tokenizer on recorded frames.
+
+    python -m trainers.tokenizer --data data/empty8 --out runs/tok-empty8
+
+Writes ``OUT/tokenizer.safetensors`` (weights + config), ``OUT/checkpoint.safetensors`` (resumable training
+state, every --checkpoint-every steps) and TensorBoard scalars under ``OUT/tb``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genie_env.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, save_model
+from genie_env.config import parse_config
+from genie_env.dataset import Dataset
+from genie_env.tokenizer import Tokenizer, TokenizerConfig
+
+
+@dataclass
+class TrainTokenizerConfig:
+    data: list[str] = field(default_factory=lambda: ["data/empty8"])
+    out: str = "runs/tok-empty8"
+    steps: int = 1500
+    batch_size: int = 32
+    lr: float = 2e-3
+    val_fraction: float = 0.1
+    eval_every: int = 250
+    checkpoint_every: int = 250
+    seed: int = 0
+    codebook_size: int = 256
+    code_dim: int = 32
+    hidden: int = 128
+    resume: bool = False
+
+
+@torch.no_grad()
+def evaluate(model: Tokenizer, frames: np.ndarray, batch_size: int = 256) -> dict:
+    model.eval()
+    psnrs, tokens = [], []
+    for i in range(0, len(frames), batch_size):
+        batch = torch.from_numpy(frames[i : i + batch_size])
+        codes = model.encode(batch)
+        err = (model.decode(codes).float() - batch.float()).pow(2).flatten(1).mean(1)
+        psnrs.append((10 * torch.log10(255.0**2 / err.clamp(min=1e-10))).clamp(max=60))
+        tokens.append(codes.flatten())
+    model.train()
+    psnr = torch.cat(psnrs)
+    used, perplexity = model.quantizer.usage(torch.cat(tokens))
+    return {"val/psnr": psnr.mean().item(), "val/psnr_p1": torch.quantile(psnr, 0.01).item(),
+            "val/codebook_used": used, "val/perplexity": perplexity}
+
+
+def train(config: TrainTokenizerConfig) -> dict:
+    from torch.utils.tensorboard import SummaryWriter
+    from tqdm import tqdm
+
+    out = Path(config.out)
+    if latest_checkpoint(out) is not None and not config.resume:
+        raise ValueError(f"{out} already holds a training run; pass --resume to continue it or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    data = Dataset.load(config.data)
+    train_eps, val_eps = data.split(config.val_fraction, config.seed)
+    train_frames = data.frame_indices(train_eps)
+    val_frames = data.frames[data.frame_indices(val_eps)][:: max(1, len(val_eps) and len(data.frame_indices(val_eps)) // 2000)]
+
+    model = Tokenizer(TokenizerConfig(codebook_size=config.codebook_size, code_dim=config.code_dim, hidden=config.hidden))
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    step = 0
+    if config.resume and latest_checkpoint(out) is not None:
+        step = load_checkpoint(latest_checkpoint(out), model, optimizer, rng)["step"]
+    writer = SummaryWriter(str(out / "tb"))
+    metrics: dict = {}
+    start = time.time()
+    with tqdm(total=config.steps, initial=step, desc="tokenizer", unit="step") as bar:
+        while step < config.steps:
+            lr = config.lr * min(1.0, 0.5 * (1 + np.cos(np.pi * step / config.steps)) + 0.05)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            batch = torch.from_numpy(data.frames[rng.choice(train_frames, config.batch_size)])
+            loss, metrics = model(batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            bar.update(1)
+            bar.set_postfix(psnr=f"{metrics['psnr']:.1f}", codes=metrics["codebook/used"])
+            if step % 25 == 0:
+                for k, v in metrics.items():
+                    writer.add_scalar(f"train/{k}", v, step)
+            if step % config.eval_every == 0 or step == config.steps:
+                metrics.update(evaluate(model, val_frames))
+                for k in ("val/psnr", "val/psnr_p1", "val/codebook_used", "val/perplexity"):
+                    writer.add_scalar(k, metrics[k], step)
+                tqdm.write(f"step {step}: val psnr {metrics['val/psnr']:.2f} dB (p1 {metrics['val/psnr_p1']:.2f}), "
+                           f"codes used {metrics['val/codebook_used']}")
+            if step % config.checkpoint_every == 0 or step == config.steps:
+                save_checkpoint(out / "checkpoint.safetensors", model, optimizer, step, dataclasses.asdict(config), rng)
+    writer.close()
+    metrics["train_seconds"] = time.time() - start
+    save_model(out / "tokenizer.safetensors", model, "tokenizer", {"metrics": metrics, "data": config.data})
+    return metrics
+
+
+def main(argv=None) -> None:
+    config = parse_config(TrainTokenizerConfig, argv, __doc__)
+    try:
+        metrics = train(config)
+    except (ValueError, FileNotFoundError) as e:
+        sys.exit(f"error: {e}")
+    print(f"tokenizer: val psnr {metrics.get('val/psnr', float('nan')):.2f} dB, saved {config.out}/tokenizer.safetensors")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""Train the latent action model and the dynamics model (with reward and episode-end heads) together.
+
+    python -m trainers.world --data data/empty8 --tokenizer runs/tok-empty8/tokenizer.safetensors --out runs/world-empty8
+
+The dynamics model is the LAM's decoder: it sees the W past frames and the quantized latent and must predict the
+next frame's tokens, so the latents learn to name what the agent did. True actions are read only to fit the
+action bridge from --bridge-labels labelled transitions at the end. Writes ``OUT/world.safetensors`` +
+``OUT/world.json`` (a complete world, loadable with ``genie_env.load_world_model``), ``OUT/checkpoint.safetensors``
+(resumable) and TensorBoard scalars under ``OUT/tb``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genie_env.checkpoint import latest_checkpoint, load_checkpoint, load_model, save_checkpoint
+from genie_env.config import parse_config
+from genie_env.dataset import Dataset
+from genie_env.dynamics import Dynamics, DynamicsConfig
+from genie_env.latent_action import LatentActionConfig, LatentActionModel
+from genie_env.tokenizer import Tokenizer, TokenizerConfig
+from genie_env.vocab import build_vocab
+from genie_env.world import WorldModel, encode_dataset
+
+
+@dataclass
+class TrainWorldConfig:
+    data: list[str] = field(default_factory=lambda: ["data/empty8"])
+    tokenizer: str = "runs/tok-empty8/tokenizer.safetensors"
+    out: str = "runs/world-empty8"
+    steps: int = 6000
+    batch_size: int = 32
+    lr: float = 1e-3
+    warmup: int = 200
+    ended_share: float = 0.05     # share of each batch drawn from episode-ending steps (rare, but the heads need them)
+    num_actions: int = 8
+    context: int = 4
+    lam_dim: int = 64
+    lam_layers: int = 1
+    dim: int = 64
+    layers: int = 4
+    changed_weight: float = 4.0
+    val_fraction: float = 0.1
+    bridge_labels: int = 200
+    eval_every: int = 500
+    checkpoint_every: int = 500
+    seed: int = 0
+    resume: bool = False
+
+
+class Brain(torch.nn.Module):
+    """LAM and dynamics as one module, so one optimizer and one checkpoint hold both."""
+
+    def __init__(self, lam: LatentActionModel, dynamics: Dynamics):
+        super().__init__()
+        self.lam, self.dynamics = lam, dynamics
+
+    def forward(self, clip: torch.Tensor, reward: torch.Tensor, ended: torch.Tensor):
+        """clip tokens (B, W + 1, 16, 16): context frames then the next frame."""
+        latent = self.lam(clip)
+        out = self.dynamics(clip[:, :-1], latent.vectors)
+        loss, metrics = self.dynamics.loss(out, clip[:, :-1], clip[:, -1], reward, ended)
+        used, perplexity = self.lam.quantizer.usage(latent.indices)
+        metrics.update({"lam/used": used, "lam/perplexity": perplexity, "loss/latent_entropy": latent.commitment.item()})
+        return loss + latent.commitment, metrics
+
+
+def sample_steps(rng, train_steps, ended_steps, batch_size, ended_share):
+    n_ended = int(round(batch_size * ended_share)) if len(ended_steps) else 0
+    return np.concatenate([rng.choice(train_steps, batch_size - n_ended), rng.choice(ended_steps, n_ended)]) if n_ended else rng.choice(train_steps, batch_size)
+
+
+@torch.no_grad()
+def validate(brain: Brain, data: Dataset, ids: np.ndarray, steps: np.ndarray, context: int) -> dict:
+    brain.eval()
+    totals: dict = {}
+    for i in range(0, len(steps), 512):
+        batch = steps[i : i + 512]
+        clip = torch.from_numpy(ids[data.context_indices(batch, context)]).long()
+        _, metrics = brain(clip, torch.from_numpy(data.rewards[batch]), torch.from_numpy(data.terminated[batch]))
+        for k, v in metrics.items():
+            totals[k] = totals.get(k, 0.0) + v * len(batch)
+    brain.train()
+    return {f"val/{k}": v / len(steps) for k, v in totals.items()}
+
+
+def train(config: TrainWorldConfig) -> dict:
+    from torch.utils.tensorboard import SummaryWriter
+    from tqdm import tqdm
+
+    out = Path(config.out)
+    if latest_checkpoint(out) is not None and not config.resume:
+        raise ValueError(f"{out} already holds a training run; pass --resume to continue it or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    data = Dataset.load(config.data)
+    tokenizer = load_model(config.tokenizer, Tokenizer, TokenizerConfig, "tokenizer")
+    codes = encode_dataset(tokenizer, data.frames)                               # (F, 16, 16) tokenizer codes
+    vocab, code_to_id = build_vocab(codes, tokenizer.quantizer.codebook)
+    ids = code_to_id[codes].to(torch.int16).numpy()                              # (F, 16, 16) compact ids
+    train_eps, val_eps = data.split(config.val_fraction, config.seed)
+    train_steps, val_steps = data.step_indices(train_eps), data.step_indices(val_eps)
+    ended_steps = train_steps[data.terminated[train_steps]]
+    val_steps = val_steps[np.random.default_rng(config.seed + 1).permutation(len(val_steps))[:4096]]
+
+    lam = LatentActionModel(LatentActionConfig(vocab_size=len(vocab), num_actions=config.num_actions, context=config.context,
+                                               dim=config.lam_dim, layers=config.lam_layers))
+    dynamics = Dynamics(DynamicsConfig(vocab_size=len(vocab), context=config.context, latent_dim=lam.config.latent_dim, dim=config.dim, layers=config.layers,
+                                       changed_weight=config.changed_weight))
+    brain = Brain(lam, dynamics)
+    optimizer = torch.optim.AdamW(brain.parameters(), lr=config.lr, weight_decay=0.01)
+    step = 0
+    if config.resume and latest_checkpoint(out) is not None:
+        step = load_checkpoint(latest_checkpoint(out), brain, optimizer, rng)["step"]
+    writer = SummaryWriter(str(out / "tb"))
+    metrics: dict = {}
+    start = time.time()
+    with tqdm(total=config.steps, initial=step, desc="world", unit="step") as bar:
+        while step < config.steps:
+            progress = step / config.steps
+            lr = config.lr * min(1.0, (step + 1) / config.warmup) * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * progress)))
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            batch = sample_steps(rng, train_steps, ended_steps, config.batch_size, config.ended_share)
+            clip = torch.from_numpy(ids[data.context_indices(batch, config.context)]).long()
+            loss, metrics = brain(clip, torch.from_numpy(data.rewards[batch]), torch.from_numpy(data.terminated[batch]))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(brain.parameters(), 1.0)
+            optimizer.step()
+            step += 1
+            bar.update(1)
+            if step % 25 == 0:
+                bar.set_postfix(exact=f"{metrics['dynamics/frame_exact']:.3f}", codes=metrics["lam/used"])
+                for k, v in metrics.items():
+                    writer.add_scalar(f"train/{k}", v, step)
+            if step % config.eval_every == 0 or step == config.steps:
+                metrics.update(validate(brain, data, ids, val_steps, config.context))
+                for k, v in metrics.items():
+                    if k.startswith("val/"):
+                        writer.add_scalar(k, v, step)
+                tqdm.write(f"step {step}: val frame-exact {metrics['val/dynamics/frame_exact']:.4f}, changed-token acc "
+                           f"{metrics['val/dynamics/changed_token_acc']:.4f}, latents used {metrics['lam/used']}")
+            if step % config.checkpoint_every == 0 or step == config.steps:
+                save_checkpoint(out / "checkpoint.safetensors", brain, optimizer, step, dataclasses.asdict(config), rng)
+    writer.close()
+    brain.eval()
+    world = WorldModel(tokenizer, lam, dynamics, vocab)
+    labelled = np.random.default_rng(config.seed + 2).choice(train_steps, min(config.bridge_labels, len(train_steps)), replace=False)
+    world.fit_bridge(data.frames[data.context_indices(labelled, 1)], data.actions[labelled])
+    world.set_start_frames(data.frames[data.frame_start[train_eps]])
+    metrics["train_seconds"] = time.time() - start
+    world.save(out, {"training": {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
+                     "config": dataclasses.asdict(config), "bridge_label_steps": labelled.tolist()})
+    return metrics
+
+
+def main(argv=None) -> None:
+    config = parse_config(TrainWorldConfig, argv, __doc__)
+    try:
+        metrics = train(config)
+    except (ValueError, FileNotFoundError) as e:
+        sys.exit(f"error: {e}")
+    print(f"world: val frame-exact {metrics.get('val/dynamics/frame_exact', float('nan')):.4f}; saved {config.out}/world.safetensors")
+
+
+if __name__ == "__main__":
+    main()
