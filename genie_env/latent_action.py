@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 from einops import rearrange
 
-from genie_env.nn import BinaryQuantizer, Block, Quantized
+from genie_env.nn import BinaryQuantizer, Block, Quantized, VectorQuantizer
 
 
 @dataclass
@@ -28,12 +28,14 @@ class LatentActionConfig:
     dim: int = 96
     layers: int = 2
     heads: int = 4
-    sample_entropy: float = 0.01
+    bottleneck: str = "binary"    # "binary": one sign per bit (FSQ, 2 levels); "vq": EMA codebook, dead-code reset
+    sample_entropy: float = 0.0
     batch_entropy: float = 0.05
+    vq_dim: int = 16
 
     @property
     def latent_dim(self) -> int:
-        return self.num_actions.bit_length() - 1
+        return self.num_actions.bit_length() - 1 if self.bottleneck == "binary" else self.vq_dim
 
 
 def group_tokens(embedded: torch.Tensor, group: int) -> torch.Tensor:
@@ -52,10 +54,15 @@ class LatentActionModel(nn.Module):
         self.cls = nn.Parameter(torch.zeros(1, 1, c.dim))
         self.blocks = nn.ModuleList(Block(c.dim, c.heads) for _ in range(c.layers))
         self.norm = nn.LayerNorm(c.dim)
-        if c.num_actions < 2 or c.num_actions & (c.num_actions - 1):
-            raise ValueError(f"num_actions must be a power of two >= 2 (one sign per bit), got {c.num_actions}")
         self.to_latent = nn.Linear(c.dim, c.latent_dim)
-        self.quantizer = BinaryQuantizer(c.latent_dim, c.sample_entropy, c.batch_entropy)
+        if c.bottleneck == "binary":
+            if c.num_actions < 2 or c.num_actions & (c.num_actions - 1):
+                raise ValueError(f"num_actions must be a power of two >= 2 (one sign per bit), got {c.num_actions}")
+            self.quantizer = BinaryQuantizer(c.latent_dim, c.sample_entropy, c.batch_entropy)
+        elif c.bottleneck == "vq":
+            self.quantizer = VectorQuantizer(c.num_actions, c.latent_dim, decay=0.95, dead_fraction=0.1)
+        else:
+            raise ValueError(f"bottleneck must be 'binary' or 'vq', got {c.bottleneck!r}")
         nn.init.normal_(self.position, std=0.02)
 
     def encode(self, tokens: torch.Tensor) -> torch.Tensor:

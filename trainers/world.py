@@ -43,6 +43,8 @@ class TrainWorldConfig:
     context: int = 4
     lam_dim: int = 64
     lam_layers: int = 1
+    bottleneck: str = "binary"
+    batch_entropy: float = 0.05
     dim: int = 64
     layers: int = 4
     changed_weight: float = 4.0
@@ -111,7 +113,8 @@ def train(config: TrainWorldConfig) -> dict:
     val_steps = val_steps[np.random.default_rng(config.seed + 1).permutation(len(val_steps))[:4096]]
 
     lam = LatentActionModel(LatentActionConfig(vocab_size=len(vocab), num_actions=config.num_actions, context=config.context,
-                                               dim=config.lam_dim, layers=config.lam_layers))
+                                               dim=config.lam_dim, layers=config.lam_layers,
+                                               bottleneck=config.bottleneck, batch_entropy=config.batch_entropy))
     dynamics = Dynamics(DynamicsConfig(vocab_size=len(vocab), context=config.context, latent_dim=lam.config.latent_dim, dim=config.dim, layers=config.layers,
                                        changed_weight=config.changed_weight))
     brain = Brain(lam, dynamics)

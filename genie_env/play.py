@@ -1,0 +1,121 @@
+"""Play a dreamed world (or the real MiniGrid) with the keyboard in a pygame window.
+
+    python -m genie_env.play                 # the shipped world
+    python -m genie_env.play --world PATH
+    python -m genie_env.play --real          # the real MiniGrid env, same keys, for comparison
+
+Keys: arrows turn left / turn right / move forward (through the world's action bridge), P pickup, D drop,
+T toggle, number keys 0-9 choose raw latent actions, R resets, Esc quits. pygame is imported lazily, as in
+MiniGrid's manual_control and Gymnasium's utils.play.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+ENV_ACTION_KEYS = {"K_LEFT": 0, "K_RIGHT": 1, "K_UP": 2, "K_p": 3, "K_d": 4, "K_t": 5}
+
+
+class Window:
+    """A pygame window that shows 64x64 frames scaled up with nearest-neighbour (crisp) and an overlay line."""
+
+    def __init__(self, scale: int = 8, title: str = "GenieDream"):
+        import pygame
+
+        pygame.init()
+        self.pygame, self.scale = pygame, scale
+        self.screen = pygame.display.set_mode((64 * scale, 64 * scale + 28))
+        pygame.display.set_caption(title)
+        self.font = pygame.font.Font(None, 22)
+        self.clock = pygame.time.Clock()
+
+    def show(self, frame: np.ndarray, text: str = "", fps: int = 0) -> None:
+        pg = self.pygame
+        surface = pg.surfarray.make_surface(np.ascontiguousarray(frame.transpose(1, 0, 2)))
+        self.screen.fill((20, 20, 20))
+        self.screen.blit(pg.transform.scale(surface, (64 * self.scale, 64 * self.scale)), (0, 0))
+        self.screen.blit(self.font.render(text, True, (230, 230, 230)), (6, 64 * self.scale + 6))
+        pg.display.flip()
+        pg.event.pump()
+        if fps:
+            self.clock.tick(fps)
+
+    def close(self) -> None:
+        self.pygame.display.quit()
+
+
+def show_frame(window: Window | None, frame: np.ndarray, fps: int) -> Window:
+    """Used by GenieDreamEnv.render() in "human" mode."""
+    window = window or Window()
+    window.show(frame, fps=fps)
+    return window
+
+
+def play(world: str | None = None, real: bool = False, env_id: str = "MiniGrid-Empty-8x8-v0", scale: int = 8,
+         seed: int | None = None, max_frames: int | None = None, fps: int = 30) -> dict:
+    """Run the interactive loop; return counts (frames shown, steps taken, resets) and the measured FPS."""
+    import gymnasium as gym
+    import pygame
+
+    if real:
+        import minigrid  # noqa: F401
+
+        from genie_env.frames import render_frame
+
+        env = gym.make(env_id)
+        frame_of = lambda obs: render_frame(env)
+    else:
+        import genie_env  # noqa: F401
+
+        env = gym.make("GenieDream-v0", world=world)
+        frame_of = lambda obs: obs
+    window = Window(scale, "MiniGrid (real)" if real else "GenieDream (dream)")
+    keymap = {getattr(pygame, name): action for name, action in ENV_ACTION_KEYS.items()}
+    obs, _ = env.reset(seed=seed)
+    text, frames, steps, resets, start = "arrows: move   P/D/T: pickup/drop/toggle   0-9: latents   R: reset", 0, 0, 0, time.perf_counter()
+    running = True
+    while running and (max_frames is None or frames < max_frames):
+        action = None
+        for event in pygame.event.get():
+            if event.type == pygame.QUIT or (event.type == pygame.KEYDOWN and event.key == pygame.K_ESCAPE):
+                running = False
+            elif event.type == pygame.KEYDOWN and event.key == pygame.K_r:
+                obs, _ = env.reset()
+                resets += 1
+            elif event.type == pygame.KEYDOWN and event.key in keymap:
+                env_action = keymap[event.key]
+                action = env_action if real else int(env.unwrapped.world.env_to_latent_action(frame_of(obs)[None], [env_action])[0])
+            elif event.type == pygame.KEYDOWN and not real and pygame.K_0 <= event.key <= pygame.K_9:
+                if event.key - pygame.K_0 < env.action_space.n:
+                    action = event.key - pygame.K_0
+        if action is not None:
+            obs, reward, terminated, truncated, info = env.step(action)
+            steps += 1
+            meaning = f"latent {action} = {info.get('meaning')}" if not real else f"action {action}"
+            text = f"{meaning}   reward {reward:.2f}" + ("   episode over: R" if terminated or truncated else "")
+        frames += 1
+        elapsed = time.perf_counter() - start
+        window.show(frame_of(obs), f"{text}   {frames / max(elapsed, 1e-9):.0f} FPS", fps)
+    elapsed = time.perf_counter() - start
+    window.close()
+    env.close()
+    return {"frames": frames, "steps": steps, "resets": resets, "fps": frames / max(elapsed, 1e-9)}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--world", default=None, help="a shipped world's name or a world folder (default: the shipped one)")
+    parser.add_argument("--real", action="store_true", help="play the real MiniGrid env instead of the dream")
+    parser.add_argument("--env", default="MiniGrid-Empty-8x8-v0", help="env id for --real")
+    parser.add_argument("--scale", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--max-frames", type=int, default=None, help="stop after this many frames (for scripts)")
+    args = parser.parse_args(argv)
+    result = play(args.world, args.real, args.env, args.scale, args.seed, args.max_frames)
+    print(f"{result['frames']} frames, {result['steps']} steps, {result['fps']:.1f} FPS")
+
+
+if __name__ == "__main__":
+    main()
