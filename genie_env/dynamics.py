@@ -84,10 +84,14 @@ class Dynamics(nn.Module):
         end_loss = F.binary_cross_entropy_with_logits(out.end_logit, ended.float())
         with torch.no_grad():
             predicted = out.logits.argmax(-1)
-            frame_exact = (predicted == target).flatten(1).all(1).float().mean()
+            exact = (predicted == target).flatten(1).all(1).float()
+            frame_exact = exact.mean()
+            moved = changed.flatten(1).any(1)
+            moved_exact = (exact * moved).sum() / moved.sum().clamp(min=1)
             changed_acc = ((predicted == target) & changed).sum() / changed.sum().clamp(min=1)
         metrics = {"loss/tokens": token_loss.item(), "loss/reward": reward_loss.item(), "loss/end": end_loss.item(),
-                   "dynamics/frame_exact": frame_exact.item(), "dynamics/changed_token_acc": changed_acc.item()}
+                   "dynamics/frame_exact": frame_exact.item(), "dynamics/changed_frame_exact": moved_exact.item(),
+                   "dynamics/changed_token_acc": changed_acc.item()}
         return token_loss + self.config.head_weight * (reward_loss + end_loss), metrics
 
     @torch.no_grad()

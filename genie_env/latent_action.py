@@ -49,6 +49,9 @@ class LatentActionModel(nn.Module):
         self.config = c = config
         positions = (c.grid // c.group) ** 2
         self.embed = nn.Embedding(c.vocab_size, c.token_dim)
+        # Marks the tokens that differ between the last context frame and the next one, so what changed (the
+        # action's footprint) is visible to every position without the encoder having to compare frames first.
+        self.changed = nn.Embedding(2, c.token_dim)
         self.project = nn.Linear((c.context + 1) * c.group**2 * c.token_dim, c.dim)
         self.position = nn.Parameter(torch.zeros(1, positions + 1, c.dim))
         self.cls = nn.Parameter(torch.zeros(1, 1, c.dim))
@@ -67,7 +70,10 @@ class LatentActionModel(nn.Module):
 
     def encode(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens (B, W + 1, 16, 16): W context frames then the next frame -> continuous latent (B, latent_dim)."""
-        x = self.project(group_tokens(self.embed(tokens), self.config.group))    # (B, P, dim)
+        embedded = self.embed(tokens)                                              # (B, W + 1, 16, 16, E)
+        changed = self.changed((tokens[:, -1] != tokens[:, -2]).long())            # (B, 16, 16, E)
+        embedded = torch.cat([embedded[:, :-1], (embedded[:, -1] + changed)[:, None]], 1)
+        x = self.project(group_tokens(embedded, self.config.group))               # (B, P, dim)
         x = torch.cat([self.cls.expand(len(x), -1, -1), x], 1) + self.position
         for block in self.blocks:
             x = block(x)

@@ -28,6 +28,7 @@ DEFAULT_WORLD = "empty8"
 ENV_ACTION_NAMES = ("left", "right", "forward", "pickup", "drop", "toggle", "done")
 NOOP = len(ENV_ACTION_NAMES)          # the probe's class for "the frame did not change"
 EFFECT_NAMES = ENV_ACTION_NAMES + ("no-op",)
+BRIDGE_TENSORS = ("weight", "bias", "seen")
 
 
 @torch.no_grad()
@@ -75,6 +76,8 @@ class WorldModel:
         for module in (self.tokenizer, self.lam, self.dynamics):
             module.to(self.device)
         self.vocab, self.code_to_id, self.patches = (t.to(self.device) for t in (self.vocab, self.code_to_id, self.patches))
+        if self.bridge is not None:
+            self.bridge.update({k: self.bridge[k].to(self.device) for k in BRIDGE_TENSORS})
         return self
 
     # --- pixels <-> tokens ---------------------------------------------------------------------------------------
@@ -151,24 +154,28 @@ class WorldModel:
         return torch.stack(frames, 1).cpu().numpy()
 
     # --- the action bridge ---------------------------------------------------------------------------------------
-    # A latent's meaning is read off what it does: the dynamics model predicts the next frame, and the change
-    # (which token became which) is matched against changes seen in a few labelled real transitions. The change
-    # signature ignores where the agent is, so 200 labels cover every (direction, action) pair on MiniGrid.
+    # A latent's meaning is read off what it does: the dynamics model predicts the next frame, and the change is
+    # classified by a linear softmax fitted on a few labelled real transitions. The change is described by which
+    # token pairs ("token a became token b") occur at changed positions, present or not, wherever they are: a
+    # turn is "agent facing east became agent facing north" in any cell, so 200 labels cover every
+    # (direction, action) pair. Presence rather than counts keeps the many cells a turn re-highlights from
+    # drowning out the one cell that says which way the agent turned. An unchanged frame is "no-op" by definition.
 
     def _signature(self, before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
-        """ids (N, 16, 16) twice -> (N, V * V) counts of 'token a became token b' over changed positions."""
+        """ids (N, 16, 16) twice -> (N, V * V) 0/1 presence of 'token a became token b' at changed positions."""
         v = len(self.vocab)
         pairs = (before * v + after).flatten(1)
         changed = (before != after).flatten(1).float()
-        return torch.zeros(len(before), v * v, device=before.device).scatter_add_(1, pairs, changed)
+        return torch.zeros(len(before), v * v, device=before.device).scatter_add_(1, pairs, changed).clamp_(max=1.0)
 
     def _classify(self, signatures: torch.Tensor) -> torch.Tensor:
-        """(N, V * V) -> effect class (N,) in 0..7 (7 = no-op), by nearest labelled signatures and their votes."""
+        """(N, V * V) -> effect class (N,) in 0..7: the env action whose effect it is, or 7 = no-op (no change)."""
         if self.bridge is None:
             raise RuntimeError("this world has no action bridge; fit one with fit_bridge(pairs, actions)")
-        distance = torch.cdist(signatures, self.bridge["signatures"], p=1)         # (N, S)
-        nearest = distance == distance.min(1, keepdim=True).values
-        return (nearest.float() @ self.bridge["votes"]).argmax(1)
+        logits = signatures @ self.bridge["weight"] + self.bridge["bias"]
+        logits = logits.masked_fill(self.bridge["seen"] == 0, float("-inf"))      # classes no label showed
+        changed = signatures.sum(1) > 0
+        return torch.where(changed, logits.argmax(1), torch.full_like(changed, NOOP, dtype=torch.long))
 
     def _effects(self, ids: torch.Tensor) -> torch.Tensor:
         """Effect class of every latent action from frames `ids` (N, 16, 16) -> (N, K)."""
@@ -212,22 +219,36 @@ class WorldModel:
         effects = self._effects(self.frames_to_ids(check_frames(frame, "frame", 3)[None]))[0]
         return [EFFECT_NAMES[int(e)] for e in effects]
 
-    def fit_bridge(self, pairs, actions) -> None:
-        """Fit the bridge from labelled real transitions: pairs uint8 (N, 2, 64, 64, 3), env actions (N,)."""
+    def fit_bridge(self, pairs, actions, steps: int = 300, l2: float = 1e-3) -> None:
+        """Fit the bridge from labelled real transitions: pairs uint8 (N, 2, 64, 64, 3), env actions (N,).
+
+        Multinomial logistic regression on the change signatures of the transitions that changed the frame,
+        from zero weights with a fixed number of full-batch Adam steps, so the fit is deterministic.
+        """
         pairs = check_frames(pairs, "pairs", 5)
         if pairs.shape[1] != 2:
             raise ValueError(f"pairs must have shape (N, 2, 64, 64, 3), got {pairs.shape}")
         actions = _as_int_array(actions, "actions", (len(pairs),), len(ENV_ACTION_NAMES))
         ids = self.frames_to_ids(pairs)
-        unchanged = (ids[:, 0] == ids[:, 1]).flatten(1).all(1).cpu().numpy()
-        classes = np.where(unchanged, NOOP, actions)
-        signatures, inverse = torch.unique(self._signature(ids[:, 0], ids[:, 1]), dim=0, return_inverse=True)
-        votes = torch.zeros(len(signatures), len(EFFECT_NAMES), device=self.device)
-        votes.index_put_((inverse, torch.from_numpy(classes).to(self.device)), torch.ones(len(classes), device=self.device), accumulate=True)
-        counts = np.bincount(actions, minlength=len(ENV_ACTION_NAMES))
-        noop_share = np.bincount(actions, weights=unchanged, minlength=len(ENV_ACTION_NAMES)) / np.maximum(counts, 1)
-        self.bridge = {"signatures": signatures, "votes": votes, "noop_action": int(np.argmax(noop_share + 1e-6 * counts)),
-                       "labels": len(actions)}
+        signatures = self._signature(ids[:, 0], ids[:, 1])
+        changed = (signatures.sum(1) > 0).cpu().numpy()
+        features, labels = signatures[torch.from_numpy(changed).to(self.device)], torch.from_numpy(actions[changed]).to(self.device)
+        num_classes = len(ENV_ACTION_NAMES)
+        weight = torch.zeros(signatures.shape[1], num_classes, device=self.device, requires_grad=True)
+        bias = torch.zeros(num_classes, device=self.device, requires_grad=True)
+        if len(labels):
+            optimizer = torch.optim.Adam([weight, bias], lr=0.1)
+            with torch.enable_grad():
+                for _ in range(steps):
+                    loss = torch.nn.functional.cross_entropy(features @ weight + bias, labels) + l2 * weight.pow(2).sum()
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+        seen = torch.bincount(labels, minlength=num_classes).clamp(max=1).float()
+        counts = np.bincount(actions, minlength=num_classes)
+        noop_share = np.bincount(actions, weights=~changed, minlength=num_classes) / np.maximum(counts, 1)
+        self.bridge = {"weight": weight.detach(), "bias": bias.detach(), "seen": seen,
+                       "noop_action": int(np.argmax(noop_share + 1e-6 * counts)), "labels": len(actions)}
 
     def set_start_frames(self, frames, limit: int = 256) -> None:
         """Keep up to `limit` distinct real start frames for reset()."""
@@ -243,8 +264,7 @@ class WorldModel:
         tensors.update({f"dynamics.{k}": v for k, v in self.dynamics.state_dict().items()})
         tensors["vocab"] = self.vocab
         if self.bridge is not None:
-            tensors["bridge.signatures"] = self.bridge["signatures"]
-            tensors["bridge.votes"] = self.bridge["votes"]
+            tensors.update({f"bridge.{k}": self.bridge[k] for k in BRIDGE_TENSORS})
         if self.start_frames is not None:
             tensors["start_frames"] = torch.from_numpy(np.ascontiguousarray(self.start_frames))
         meta = {"format": "genie-world", "version": WORLD_FORMAT_VERSION,
@@ -310,9 +330,13 @@ def load_world_model(path=None, device: str = "cpu") -> WorldModel:
         raise ValueError(f"{weights}: vocab tensor missing or not of shape ({dynamics.config.vocab_size},)")
     bridge = None
     if meta["bridge"] is not None:
-        if "bridge.signatures" not in tensors or "bridge.votes" not in tensors:
-            raise ValueError(f"{weights}: world.json declares a bridge but its tensors are missing")
-        bridge = {"signatures": tensors["bridge.signatures"], "votes": tensors["bridge.votes"], **meta["bridge"]}
+        v, classes = dynamics.config.vocab_size, len(ENV_ACTION_NAMES)
+        shapes = {"weight": (v * v, classes), "bias": (classes,), "seen": (classes,)}
+        for key, shape in shapes.items():
+            if f"bridge.{key}" not in tensors or tuple(tensors[f"bridge.{key}"].shape) != shape:
+                raise ValueError(f"{weights}: world.json declares a bridge but tensor bridge.{key} is missing "
+                                 f"or not of shape {shape}")
+        bridge = {**{k: tensors[f"bridge.{k}"].float() for k in BRIDGE_TENSORS}, **meta["bridge"]}
     start = tensors["start_frames"].numpy() if "start_frames" in tensors else None
     world = WorldModel(tokenizer, lam, dynamics, tensors["vocab"], bridge, start, meta["info"])
     if device == "auto":

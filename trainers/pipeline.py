@@ -24,7 +24,7 @@ from genie_env.io import atomic_write_json, read_json
 PRESETS = {
     # reaches the acceptance bars from nothing on a 2-core CPU (see docs/RESULTS.md for the measured time)
     "default": {"episodes": 300, "expert_episodes": 100, "heldout_episodes": 60, "tokenizer_steps": 2000,
-                "world_steps": 6000, "batch_size": 32},
+                "world_steps": 12000, "batch_size": 32},
     # the original scale, for a GPU
     "seed": {"episodes": 1000, "expert_episodes": 300, "heldout_episodes": 100, "tokenizer_steps": 6000,
              "world_steps": 30000, "batch_size": 128},

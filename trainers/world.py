@@ -34,16 +34,17 @@ class TrainWorldConfig:
     data: list[str] = field(default_factory=lambda: ["data/empty8"])
     tokenizer: str = "runs/tok-empty8/tokenizer.safetensors"
     out: str = "runs/world-empty8"
-    steps: int = 6000
+    steps: int = 12000
     batch_size: int = 32
-    lr: float = 1e-3
+    lr: float = 2e-3
     warmup: int = 200
     ended_share: float = 0.05     # share of each batch drawn from episode-ending steps (rare, but the heads need them)
+    changed_share: float = 0.75   # share drawn from steps whose frame changed (no labels needed: most steps change nothing)
     num_actions: int = 8
     context: int = 4
     lam_dim: int = 64
     lam_layers: int = 1
-    bottleneck: str = "binary"
+    bottleneck: str = "vq"
     batch_entropy: float = 0.05
     dim: int = 64
     layers: int = 4
@@ -53,6 +54,7 @@ class TrainWorldConfig:
     eval_every: int = 500
     checkpoint_every: int = 500
     seed: int = 0
+    device: str = "auto"          # "auto": CUDA when present, else CPU
     resume: bool = False
 
 
@@ -73,23 +75,31 @@ class Brain(torch.nn.Module):
         return loss + latent.commitment, metrics
 
 
-def sample_steps(rng, train_steps, ended_steps, batch_size, ended_share):
-    n_ended = int(round(batch_size * ended_share)) if len(ended_steps) else 0
-    return np.concatenate([rng.choice(train_steps, batch_size - n_ended), rng.choice(ended_steps, n_ended)]) if n_ended else rng.choice(train_steps, batch_size)
+def sample_steps(rng, pools: list[tuple[np.ndarray, float]], batch_size: int) -> np.ndarray:
+    """A batch of step indices: pools[i] gives a share of the batch (empty pools give none); the first pool fills the rest."""
+    counts = [int(round(batch_size * share)) if len(steps) else 0 for steps, share in pools[1:]]
+    counts = [batch_size - sum(counts), *counts]
+    return np.concatenate([rng.choice(steps, n) for (steps, _), n in zip(pools, counts) if n > 0])
 
 
 @torch.no_grad()
-def validate(brain: Brain, data: Dataset, ids: np.ndarray, steps: np.ndarray, context: int) -> dict:
+def validate(brain: Brain, data: Dataset, ids: np.ndarray, steps: np.ndarray, context: int, device) -> dict:
     brain.eval()
     totals: dict = {}
     for i in range(0, len(steps), 512):
         batch = steps[i : i + 512]
-        clip = torch.from_numpy(ids[data.context_indices(batch, context)]).long()
-        _, metrics = brain(clip, torch.from_numpy(data.rewards[batch]), torch.from_numpy(data.terminated[batch]))
+        _, metrics = brain(*make_batch(data, ids, batch, context, device))
         for k, v in metrics.items():
             totals[k] = totals.get(k, 0.0) + v * len(batch)
     brain.train()
     return {f"val/{k}": v / len(steps) for k, v in totals.items()}
+
+
+def make_batch(data: Dataset, ids: np.ndarray, steps: np.ndarray, context: int, device):
+    """(clip ids (B, W + 1, 16, 16), reward (B,), terminated (B,)) on `device`."""
+    clip = torch.from_numpy(ids[data.context_indices(steps, context)]).long()
+    return (clip.to(device), torch.from_numpy(data.rewards[steps]).to(device),
+            torch.from_numpy(data.terminated[steps]).to(device))
 
 
 def train(config: TrainWorldConfig) -> dict:
@@ -110,6 +120,11 @@ def train(config: TrainWorldConfig) -> dict:
     train_eps, val_eps = data.split(config.val_fraction, config.seed)
     train_steps, val_steps = data.step_indices(train_eps), data.step_indices(val_eps)
     ended_steps = train_steps[data.terminated[train_steps]]
+    frame_changed = (ids[data.step_frame] != ids[data.step_frame + 1]).reshape(len(data.actions), -1).any(1)
+    changed_steps = train_steps[frame_changed[train_steps]]
+    pools = [(train_steps, 0.0), (changed_steps, config.changed_share), (ended_steps, config.ended_share)]
+    device = torch.device("cuda" if config.device == "auto" and torch.cuda.is_available() else
+                          "cpu" if config.device == "auto" else config.device)
     val_steps = val_steps[np.random.default_rng(config.seed + 1).permutation(len(val_steps))[:4096]]
 
     lam = LatentActionModel(LatentActionConfig(vocab_size=len(vocab), num_actions=config.num_actions, context=config.context,
@@ -117,7 +132,7 @@ def train(config: TrainWorldConfig) -> dict:
                                                bottleneck=config.bottleneck, batch_entropy=config.batch_entropy))
     dynamics = Dynamics(DynamicsConfig(vocab_size=len(vocab), context=config.context, latent_dim=lam.config.latent_dim, dim=config.dim, layers=config.layers,
                                        changed_weight=config.changed_weight))
-    brain = Brain(lam, dynamics)
+    brain = Brain(lam, dynamics).to(device)
     optimizer = torch.optim.AdamW(brain.parameters(), lr=config.lr, weight_decay=0.01)
     step = 0
     if config.resume and latest_checkpoint(out) is not None:
@@ -131,9 +146,8 @@ def train(config: TrainWorldConfig) -> dict:
             lr = config.lr * min(1.0, (step + 1) / config.warmup) * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * progress)))
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            batch = sample_steps(rng, train_steps, ended_steps, config.batch_size, config.ended_share)
-            clip = torch.from_numpy(ids[data.context_indices(batch, config.context)]).long()
-            loss, metrics = brain(clip, torch.from_numpy(data.rewards[batch]), torch.from_numpy(data.terminated[batch]))
+            batch = sample_steps(rng, pools, config.batch_size)
+            loss, metrics = brain(*make_batch(data, ids, batch, config.context, device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(brain.parameters(), 1.0)
@@ -145,16 +159,17 @@ def train(config: TrainWorldConfig) -> dict:
                 for k, v in metrics.items():
                     writer.add_scalar(f"train/{k}", v, step)
             if step % config.eval_every == 0 or step == config.steps:
-                metrics.update(validate(brain, data, ids, val_steps, config.context))
+                metrics.update(validate(brain, data, ids, val_steps, config.context, device))
                 for k, v in metrics.items():
                     if k.startswith("val/"):
                         writer.add_scalar(k, v, step)
-                tqdm.write(f"step {step}: val frame-exact {metrics['val/dynamics/frame_exact']:.4f}, changed-token acc "
+                tqdm.write(f"step {step}: val frame-exact {metrics['val/dynamics/frame_exact']:.4f} "
+                           f"(changed frames {metrics['val/dynamics/changed_frame_exact']:.4f}), changed-token acc "
                            f"{metrics['val/dynamics/changed_token_acc']:.4f}, latents used {metrics['lam/used']}")
             if step % config.checkpoint_every == 0 or step == config.steps:
                 save_checkpoint(out / "checkpoint.safetensors", brain, optimizer, step, dataclasses.asdict(config), rng)
     writer.close()
-    brain.eval()
+    brain.cpu().eval()
     world = WorldModel(tokenizer, lam, dynamics, vocab)
     labelled = np.random.default_rng(config.seed + 2).choice(train_steps, min(config.bridge_labels, len(train_steps)), replace=False)
     world.fit_bridge(data.frames[data.context_indices(labelled, 1)], data.actions[labelled])
