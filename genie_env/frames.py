@@ -1,4 +1,4 @@
-"""Frames: how a MiniGrid env becomes a 64x64 RGB image, and input checks shared by the API.
+"""Frames: how a MiniGrid env becomes a 64x64 RGB image, input checks shared by the API, PSNR, and GIFs.
 
 Rendering rule (documented in docs/ARCHITECTURE.md):
 the full grid is rendered with ``tile_size = 64 // max(grid_width, grid_height)`` (highlight at the env's
@@ -6,6 +6,8 @@ default) and padded with black at the bottom and right to 64x64. For 8x8 grids t
 ``image`` of ``minigrid.wrappers.RGBImgObsWrapper(env, tile_size=8)``.
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 
@@ -48,3 +50,31 @@ def psnr(a: np.ndarray, b: np.ndarray, cap: float = 60.0) -> np.ndarray:
     with np.errstate(divide="ignore"):
         value = 10.0 * np.log10(255.0**2 / mse)
     return np.minimum(value, cap)
+
+
+def upscale(frames: np.ndarray, scale: int) -> np.ndarray:
+    """Nearest-neighbour upscaling of uint8 images (..., H, W, 3) by an integer factor, so tiles stay crisp."""
+    return frames.repeat(scale, -3).repeat(scale, -2)
+
+
+def save_gif(path, frames, captions: list[str] | None = None, scale: int = 4, fps: int = 10) -> None:
+    """Write uint8 images (T, H, W, 3) as a looping GIF, upscaled `scale` times, each with an optional caption below.
+
+    Pillow merges identical consecutive GIF frames into one longer frame; captions that differ (a step number)
+    keep one GIF frame per image.
+    """
+    import imageio.v3 as iio
+    from PIL import Image, ImageDraw
+
+    images = upscale(np.asarray(frames), scale)
+    if captions is not None:
+        if len(captions) != len(images):
+            raise ValueError(f"got {len(captions)} captions for {len(images)} frames")
+        strip = np.full((len(images), 14, images.shape[2], 3), 24, np.uint8)      # a dark band for the text
+        images = np.concatenate([images, strip], 1)
+        for image, caption in zip(images, captions):
+            canvas = Image.fromarray(image)
+            ImageDraw.Draw(canvas).text((3, image.shape[0] - 13), caption, fill=(230, 230, 230))
+            image[:] = np.asarray(canvas)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    iio.imwrite(path, images, duration=1000 / fps, loop=0)

@@ -46,7 +46,8 @@ def save_tensors(path, tensors: dict, metadata: dict | None = None) -> None:
     """Save a flat dict of tensors as safetensors, atomically. `metadata` values must be strings."""
     from safetensors.torch import save
 
-    contiguous = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    # clone: a state dict may hold one tensor under several names (SB3 shares its features extractor)
+    contiguous = {k: v.detach().cpu().clone().contiguous() for k, v in tensors.items()}
     atomic_write_bytes(path, save(contiguous, metadata=metadata))
 
 

@@ -169,6 +169,66 @@ def evaluate_world(args) -> dict:
     return result
 
 
+def run_real_episodes(agent, world: WorldModel | None, env_id: str, episodes: int, seed: int) -> dict:
+    """Run `agent` in the real env; a dream-trained agent's latent actions go through the world's bridge."""
+    import gymnasium as gym
+    import minigrid  # noqa: F401
+
+    from genie_env.frames import render_frame
+
+    env = gym.make(env_id)
+    returns, lengths, successes = [], [], []
+    for episode in range(episodes):
+        env.reset(seed=seed + episode)
+        total, steps, done = 0.0, 0, False
+        while not done:
+            frame = render_frame(env)[None]
+            action = agent.act(frame)
+            if world is not None:
+                action = world.latent_to_env_action(frame, action)
+            _, reward, terminated, truncated, _ = env.step(int(action[0]))
+            total, steps, done = total + reward, steps + 1, terminated or truncated
+        returns.append(total)
+        lengths.append(steps)
+        successes.append(total > 0)
+    env.close()
+    return {"success_rate": float(np.mean(successes)), "mean_return": float(np.mean(returns)),
+            "mean_length": float(np.mean(lengths)), "episodes": episodes}
+
+
+def run_dream_episodes(agent, world_name: str, episodes: int, seed: int, num_envs: int = 16) -> dict:
+    """The same agent's return inside the dream (greedy dreams), over `episodes` finished episodes."""
+    import gymnasium as gym
+
+    import genie_env  # noqa: F401
+
+    envs = gym.make_vec("GenieDream-v0", num_envs=num_envs, vectorization_mode="vector_entry_point", world=world_name)
+    obs, _ = envs.reset(seed=seed)
+    totals, returns = np.zeros(num_envs), []
+    while len(returns) < episodes:
+        obs, reward, terminated, truncated, _ = envs.step(agent.act(obs))
+        totals += reward
+        for i in np.flatnonzero(terminated | truncated):
+            returns.append(totals[i])
+            totals[i] = 0.0
+    envs.close()
+    return {"dream_mean_return": float(np.mean(returns[:episodes]))}
+
+
+def evaluate_agent(args) -> dict:
+    from genie_env.agent import Agent
+
+    agent = Agent(args.agent)
+    config = agent.info["config"]
+    world = None if config["real_env"] else load_world_model(config["world"])
+    result = {"agent": str(args.agent), "env": args.env, "trained_in": agent.info["trained_in"],
+              "train_seconds": agent.info["train_seconds"], "timesteps": agent.info["timesteps"],
+              **run_real_episodes(agent, world, args.env, args.episodes, args.seed)}
+    if world is not None:
+        result.update(run_dream_episodes(agent, config["world"], args.episodes, args.seed))
+    return result
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="what", required=True)
@@ -187,9 +247,16 @@ def main(argv=None) -> None:
     world.add_argument("--confusion-png", default=None)
     world.add_argument("--seed", type=int, default=0)
     world.add_argument("--json", default=None)
+    agent = sub.add_parser("agent", help="a trained agent's success in the real env (and its return in the dream)")
+    agent.add_argument("--agent", required=True, help="folder with policy.safetensors + policy.json")
+    agent.add_argument("--env", default="MiniGrid-Empty-8x8-v0")
+    agent.add_argument("--episodes", type=int, default=100)
+    agent.add_argument("--seed", type=int, default=100_000, help="first real episode seed (training never used these)")
+    agent.add_argument("--json", default=None)
     args = parser.parse_args(argv)
+    jobs = {"tokenizer": evaluate_tokenizer, "world": evaluate_world, "agent": evaluate_agent}
     try:
-        result = evaluate_tokenizer(args) if args.what == "tokenizer" else evaluate_world(args)
+        result = jobs[args.what](args)
     except (ValueError, FileNotFoundError) as e:
         sys.exit(f"error: {e}")
     text = json.dumps(result, indent=2)

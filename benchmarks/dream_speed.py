@@ -1,0 +1,149 @@
+"""How fast is a dream? The real MiniGrid, GenieDream-v0 and its batched vector env, side by side in one run.
+
+    python benchmarks/dream_speed.py                                   # the shipped world
+    python benchmarks/dream_speed.py --world PATH --seconds 5 --sizes 1 8 64 256 --json speed.json
+
+Measured: (a) the real MiniGrid-Empty-8x8-v0 in one process, rendering each step's 64x64 frame (what the dream
+delivers as its observation); (b) one GenieDream-v0 env; (c) the vector env at each of `--sizes` worlds stepped in
+one forward pass; (b) and (c) on CPU, and on CUDA when present. Every measurement warms up first, then takes
+random actions for `--seconds` and reports env-steps per second (a vector step of N worlds counts N). Memory: the
+process's peak RSS so far (getrusage cannot be reset, so it only grows down the table) and, on CUDA, torch's peak
+allocation during the measurement.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import sys
+import time
+from functools import partial
+
+import gymnasium as gym
+import minigrid  # noqa: F401  (registers the MiniGrid envs)
+import torch
+
+import genie_env  # noqa: F401  (registers GenieDream-v0)
+from genie_env.frames import render_frame
+from genie_env.io import atomic_write_json
+
+REAL_ENV = "MiniGrid-Empty-8x8-v0"
+WARMUP_CALLS = 5   # first calls pay for lazy set-up (allocator, CUDA kernels, caches), not for stepping
+
+
+def steps_per_second(step, seconds: float) -> float:
+    """Call `step()` (it returns the env-steps it took) for `seconds` after a warm-up; return env-steps per second."""
+    for _ in range(WARMUP_CALLS):
+        step()
+    count, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        count += step()
+    return count / elapsed
+
+
+def single_env_step(env, render: bool):
+    """A step function for one env with random actions, resetting on episode end; optionally render the frame."""
+    env.reset(seed=0)
+    env.action_space.seed(0)
+
+    def step() -> int:
+        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        if render:
+            render_frame(env)
+        if terminated or truncated:
+            env.reset()
+        return 1
+
+    return step
+
+
+def vector_env_step(envs):
+    """A step function for a vector env with random actions (it restarts ended worlds itself, next-step autoreset)."""
+    envs.reset(seed=0)
+    envs.action_space.seed(0)
+
+    def step() -> int:
+        envs.step(envs.action_space.sample())
+        return envs.num_envs
+
+    return step
+
+
+def real_env():
+    env = gym.make(REAL_ENV)
+    return env, single_env_step(env, render=True)
+
+
+def dream_env(world, device: str):
+    env = gym.make("GenieDream-v0", world=world, device=device)
+    return env, single_env_step(env, render=False)
+
+
+def dream_vector_env(world, device: str, num_envs: int):
+    envs = gym.make_vec("GenieDream-v0", num_envs=num_envs, vectorization_mode="vector_entry_point", world=world, device=device)
+    return envs, vector_env_step(envs)
+
+
+def measure(name: str, device: str, num_envs: int, make, seconds: float) -> dict:
+    """Build an env with `make()` -> (env, step function), time it and return one row of the table."""
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    env, step = make()
+    speed = steps_per_second(step, seconds)
+    env.close()
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 2**10)
+    return {"env": name, "device": device, "num_envs": num_envs, "env_steps_per_s": speed, "peak_rss_mb": rss_mb,
+            "peak_cuda_mb": torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else None}
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def machine_info() -> dict:
+    return {"cpu": cpu_name(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "gymnasium": gym.__version__, "python": platform.python_version(),
+            "platform": platform.platform(), "cuda_device": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
+
+
+def markdown_table(rows: list[dict]) -> str:
+    real = rows[0]["env_steps_per_s"]
+    lines = ["| env | device | envs | env-steps/s | x real | peak RSS MB | peak CUDA MB |", "|---|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        cuda = f"{r['peak_cuda_mb']:.0f}" if r["peak_cuda_mb"] is not None else "-"
+        lines.append(f"| {r['env']} | {r['device']} | {r['num_envs']} | {r['env_steps_per_s']:,.0f} | "
+                     f"{r['env_steps_per_s'] / real:.2f} | {r['peak_rss_mb']:.0f} | {cuda} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--world", default=None, help="a shipped world's name or a world folder (default: the shipped one)")
+    parser.add_argument("--seconds", type=float, default=3.0, help="time budget of each measurement")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 8, 64, 256], help="vector env sizes")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: torch's choice); on busy cores fewer threads can be faster")
+    parser.add_argument("--json", default=None, help="also write the results and machine info here")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    rows = [measure(REAL_ENV, "cpu", 1, real_env, args.seconds)]
+    for device in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
+        rows.append(measure("GenieDream-v0", device, 1, partial(dream_env, args.world, device), args.seconds))
+        rows += [measure("GenieDream-v0 vector", device, n, partial(dream_vector_env, args.world, device, n), args.seconds)
+                 for n in args.sizes]
+
+    print(markdown_table(rows))
+    if args.json:
+        atomic_write_json(args.json, {"machine": machine_info(), "world": args.world, "seconds": args.seconds, "results": rows})
+        print(f"-> {args.json}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Agents for the dream: the policy network, and saving/loading a trained policy without pickle.
+
+SB3 zips hold cloudpickled objects (schedules, spaces), so besides the zip every agent is also written as
+``policy.safetensors`` (the policy's weights) + ``policy.json`` (the settings that rebuild it); loading an agent
+for evaluation reads only those two files.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+from gymnasium import spaces
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+
+from genie_env.io import atomic_write_json, load_tensors, read_json, save_tensors
+
+AGENT_FORMAT_VERSION = 1
+
+
+class TileCNN(BaseFeaturesExtractor):
+    """SB3 features extractor for 64x64 MiniGrid frames: one 8x8-stride-8 convolution reads each grid tile
+    (MiniGrid draws 8-pixel tiles), a 1x1 convolution mixes a tile's features, and a linear layer sees the board.
+    Cheaper on a CPU than SB3's NatureCNN and aligned with what the frame is made of."""
+
+    def __init__(self, observation_space: spaces.Box, features_dim: int = 256, tile_channels: int = 32):
+        super().__init__(observation_space, features_dim)
+        channels = observation_space.shape[0]
+        self.tiles = nn.Sequential(nn.Conv2d(channels, tile_channels, 8, stride=8), nn.ReLU(),
+                                   nn.Conv2d(tile_channels, tile_channels, 1), nn.ReLU(), nn.Flatten())
+        with torch.no_grad():
+            flat = self.tiles(torch.zeros(1, *observation_space.shape)).shape[1]
+        self.head = nn.Sequential(nn.Linear(flat, features_dim), nn.ReLU())
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        return self.head(self.tiles(observations))   # SB3 passes images as float (B, 3, 64, 64) in [0, 1]
+
+
+def ppo_settings(seed: int, n_steps: int, learning_rate: float, ent_coef: float) -> dict:
+    """The PPO hyper-parameters shared by the dream-trained agent and the real-env baseline."""
+    return {"n_steps": n_steps, "batch_size": 256, "n_epochs": 4, "gamma": 0.99, "gae_lambda": 0.95,
+            "learning_rate": learning_rate, "ent_coef": ent_coef, "clip_range": 0.2, "seed": seed,
+            "policy_kwargs": {"features_extractor_class": TileCNN, "normalize_images": True}}
+
+
+def make_ppo(env, settings: dict, tensorboard_log: str | None = None, device: str = "cpu"):
+    from stable_baselines3 import PPO
+
+    return PPO("CnnPolicy", env, tensorboard_log=tensorboard_log, device=device, verbose=0, **settings)
+
+
+def save_agent(folder, model, info: dict) -> None:
+    """Write policy.safetensors + policy.json (and SB3's own zip, for SB3 users)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_tensors(folder / "policy.safetensors", model.policy.state_dict())
+    space = model.observation_space
+    atomic_write_json(folder / "policy.json", {
+        "format": "genie-agent", "version": AGENT_FORMAT_VERSION, "num_actions": int(model.action_space.n),
+        "observation_shape": list(space.shape), "info": info})
+    model.save(folder / "sb3_model.zip")
+
+
+class Agent:
+    """A trained policy loaded from policy.safetensors + policy.json (no unpickling). Frames in, actions out."""
+
+    def __init__(self, folder):
+        from stable_baselines3.common.policies import ActorCriticCnnPolicy
+
+        folder = Path(folder)
+        meta = read_json(folder / "policy.json")
+        if meta.get("format") != "genie-agent" or not isinstance(meta.get("version"), int) \
+                or meta["version"] > AGENT_FORMAT_VERSION:
+            raise ValueError(f"{folder / 'policy.json'}: not a GenieDream agent of a version this library reads")
+        self.info = meta["info"]
+        self.num_actions = meta["num_actions"]
+        # SB3 trains CNN policies on channel-first images, so the stored shape is (3, 64, 64)
+        observation_space = spaces.Box(0, 255, tuple(meta["observation_shape"]), np.uint8)
+        self.policy = ActorCriticCnnPolicy(observation_space, spaces.Discrete(self.num_actions), lambda _: 0.0,
+                                           features_extractor_class=TileCNN, normalize_images=True)
+        tensors, _ = load_tensors(folder / "policy.safetensors")
+        expected = self.policy.state_dict()
+        if set(tensors) != set(expected) or any(tensors[k].shape != expected[k].shape for k in expected):
+            raise ValueError(f"{folder / 'policy.safetensors'}: weights do not fit the policy network")
+        self.policy.load_state_dict(tensors)
+        self.policy.set_training_mode(False)
+
+    def act(self, frames: np.ndarray, deterministic: bool = True) -> np.ndarray:
+        """uint8 frames (N, 64, 64, 3) -> actions (N,)."""
+        actions, _ = self.policy.predict(frames, deterministic=deterministic)
+        return np.asarray(actions, dtype=np.int64)

@@ -1,0 +1,58 @@
+"""The demo, the examples and the benchmark run as subprocesses with tiny flags against the session's tiny world."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import imageio.v3 as iio
+
+ROOT = Path(__file__).resolve().parents[1]
+# One torch thread: these tiny batches gain nothing from more, and on busy cores extra threads make them crawl.
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def run(*args) -> str:
+    result = subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, cwd=ROOT, env=ENV)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def gif(path) -> tuple:
+    """Shape (frames, height, width, channels) of a GIF."""
+    return iio.imread(path, index=None).shape
+
+
+def test_demo_writes_gif_and_throughput(tiny_world_path, tmp_path):
+    out = run("-m", "genie_env.demo", "--world", tiny_world_path, "--device", "cpu", "--steps", "6",
+              "--bench-steps", "5", "--gif", tmp_path / "dream.gif")
+    frames, height, width, _ = gif(tmp_path / "dream.gif")
+    assert (frames, width) == (7, 256) and height > 256       # the start frame and 6 steps, x4, caption below
+    assert "steps/s" in out and str(tmp_path / "dream.gif") in out
+
+
+def test_dream_gif_example(tiny_world_path, tmp_path):
+    out = run("examples/dream_gif.py", "--world", tiny_world_path, "--device", "cpu", "--steps", "5", "--out", tmp_path)
+    frames, _, width, _ = gif(tmp_path / "dream.gif")
+    assert (frames, width) == (6, 256)                        # the real start frame and 5 dreamed ones, x4
+    frames, _, width, _ = gif(tmp_path / "real_vs_dream.gif")
+    assert 2 <= frames <= 6 and width == 4 * (64 + 2 + 64)    # real | line | dream, x4
+    assert "PSNR mean" in out
+
+
+def test_plot_latent_actions_example(tiny_world_path, tmp_path):
+    run("examples/plot_latent_actions.py", "--world", tiny_world_path, "--transitions", "40", "--png", tmp_path / "lam.png")
+    image = iio.imread(tmp_path / "lam.png")
+    assert image.ndim == 3 and image.shape[0] > 100 and image.std() > 0
+
+
+def test_dream_speed_benchmark(tiny_world_path, tmp_path):
+    out = run("benchmarks/dream_speed.py", "--world", tiny_world_path, "--seconds", "0.05", "--sizes", "1", "4",
+              "--json", tmp_path / "speed.json")
+    result = json.loads((tmp_path / "speed.json").read_text())
+    assert {"cpu", "cpu_count", "torch_threads", "torch", "cuda_device"} <= set(result["machine"])
+    cpu_rows = [(r["env"], r["num_envs"]) for r in result["results"] if r["device"] == "cpu"]
+    assert cpu_rows == [("MiniGrid-Empty-8x8-v0", 1), ("GenieDream-v0", 1), ("GenieDream-v0 vector", 1),
+                        ("GenieDream-v0 vector", 4)]
+    assert all(r["env_steps_per_s"] > 0 and r["peak_rss_mb"] > 0 for r in result["results"])
+    assert sum(line.startswith("| ") for line in out.splitlines()) == 1 + len(result["results"])   # header + rows
