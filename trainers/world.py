@@ -7,10 +7,14 @@ next frame's tokens, so the latents learn to name what the agent did. True actio
 action bridge from --bridge-labels labelled transitions at the end. Writes ``OUT/world.safetensors`` +
 ``OUT/world.json`` (a complete world, loadable with ``genie_env.load_world_model``), ``OUT/checkpoint.safetensors``
 (resumable) and TensorBoard scalars under ``OUT/tb``.
+
+Runs unchanged under ``torchrun --nproc_per_node=N -m trainers.world ...`` with DDP (gloo on CPU, nccl on GPU):
+each rank samples its own batches, gradients are averaged, and rank 0 writes checkpoints and the world.
 """
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -23,6 +27,7 @@ from genie_env.checkpoint import latest_checkpoint, load_checkpoint, load_model,
 from genie_env.config import parse_config
 from genie_env.dataset import Dataset
 from genie_env.dynamics import Dynamics, DynamicsConfig
+from genie_env.io import save_tensors
 from genie_env.latent_action import LatentActionConfig, LatentActionModel
 from genie_env.tokenizer import Tokenizer, TokenizerConfig
 from genie_env.vocab import build_vocab
@@ -55,6 +60,7 @@ class TrainWorldConfig:
     checkpoint_every: int = 500
     seed: int = 0
     device: str = "auto"          # "auto": CUDA when present, else CPU
+    save_rank_weights: bool = False  # under torchrun, every rank writes OUT/rank_R.safetensors (to check they agree)
     resume: bool = False
 
 
@@ -102,7 +108,21 @@ def make_batch(data: Dataset, ids: np.ndarray, steps: np.ndarray, context: int, 
             torch.from_numpy(data.terminated[steps]).to(device))
 
 
+def setup_distributed(device: torch.device) -> tuple[int, int, torch.device]:
+    """(rank, world size, device). Under torchrun (RANK set) join the process group: gloo on CPU, nccl on GPU."""
+    if "RANK" not in os.environ:
+        return 0, 1, device
+    import torch.distributed as dist
+
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(device)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), dist.get_world_size(), device
+
+
 def train(config: TrainWorldConfig) -> dict:
+    from torch.nn.parallel import DistributedDataParallel
     from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
 
@@ -132,28 +152,34 @@ def train(config: TrainWorldConfig) -> dict:
                                                bottleneck=config.bottleneck, batch_entropy=config.batch_entropy))
     dynamics = Dynamics(DynamicsConfig(vocab_size=len(vocab), context=config.context, latent_dim=lam.config.latent_dim, dim=config.dim, layers=config.layers,
                                        changed_weight=config.changed_weight))
+    rank, world_size, device = setup_distributed(device)
+    rng = np.random.default_rng([config.seed, rank]) if world_size > 1 else rng   # each rank draws its own batches
     brain = Brain(lam, dynamics).to(device)
+    # DDP averages gradients and broadcasts rank 0's buffers (the VQ's EMA codebook) before every forward pass
+    model = DistributedDataParallel(brain) if world_size > 1 else brain
     optimizer = torch.optim.AdamW(brain.parameters(), lr=config.lr, weight_decay=0.01)
     step = 0
     if config.resume and latest_checkpoint(out) is not None:
         step = load_checkpoint(latest_checkpoint(out), brain, optimizer, rng)["step"]
-    writer = SummaryWriter(str(out / "tb"))
+    writer = SummaryWriter(str(out / "tb")) if rank == 0 else None
     metrics: dict = {}
     start = time.time()
-    with tqdm(total=config.steps, initial=step, desc="world", unit="step") as bar:
+    with tqdm(total=config.steps, initial=step, desc="world", unit="step", disable=rank != 0) as bar:
         while step < config.steps:
             progress = step / config.steps
             lr = config.lr * min(1.0, (step + 1) / config.warmup) * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * progress)))
             for group in optimizer.param_groups:
                 group["lr"] = lr
             batch = sample_steps(rng, pools, config.batch_size)
-            loss, metrics = brain(*make_batch(data, ids, batch, config.context, device))
+            loss, metrics = model(*make_batch(data, ids, batch, config.context, device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(brain.parameters(), 1.0)
             optimizer.step()
             step += 1
             bar.update(1)
+            if rank != 0:
+                continue
             if step % 25 == 0:
                 bar.set_postfix(exact=f"{metrics['dynamics/frame_exact']:.3f}", codes=metrics["lam/used"])
                 for k, v in metrics.items():
@@ -168,6 +194,16 @@ def train(config: TrainWorldConfig) -> dict:
                            f"{metrics['val/dynamics/changed_token_acc']:.4f}, latents used {metrics['lam/used']}")
             if step % config.checkpoint_every == 0 or step == config.steps:
                 save_checkpoint(out / "checkpoint.safetensors", brain, optimizer, step, dataclasses.asdict(config), rng)
+    if world_size > 1:
+        import torch.distributed as dist
+
+        for buffer in brain.buffers():   # the last step's EMA update ran on each rank's own batch
+            dist.broadcast(buffer, 0)
+        if config.save_rank_weights:
+            save_tensors(out / f"rank_{rank}.safetensors", brain.state_dict())
+        dist.destroy_process_group()
+        if rank != 0:
+            return metrics
     writer.close()
     brain.cpu().eval()
     world = WorldModel(tokenizer, lam, dynamics, vocab)

@@ -1,0 +1,54 @@
+"""PPO in the dream, end to end: a few hundred steps of training, then one real MiniGrid episode through the bridge."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from genie_env.agent import Agent
+
+
+def run(*args):
+    result = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def test_train_in_dream_then_run_in_real_env(tiny_world_path, tmp_path):
+    out = tmp_path / "ppo"
+    run("trainers.ppo_dream", "--world", str(tiny_world_path), "--steps", "256", "--num-envs", "4", "--n-steps", "64",
+        "--checkpoint-every", "128", "--out", str(out))
+    for name in ("policy.safetensors", "policy.json", "sb3_model.zip", "curve.json", "checkpoint.safetensors"):
+        assert (out / name).is_file(), name
+    agent = Agent(out)
+    frames = np.zeros((2, 64, 64, 3), np.uint8)
+    actions = agent.act(frames)
+    assert actions.shape == (2,) and ((0 <= actions) & (actions < agent.num_actions)).all()
+    report = tmp_path / "agent.json"
+    run("trainers.evaluate", "agent", "--agent", str(out), "--env", "MiniGrid-Empty-5x5-v0", "--episodes", "1",
+        "--json", str(report))
+    result = json.loads(report.read_text())
+    assert result["episodes"] == 1 and 0 <= result["success_rate"] <= 1 and result["mean_length"] >= 1
+    assert "dream_mean_return" in result
+
+
+def test_existing_run_is_not_overwritten(tiny_world_path, tmp_path):
+    out = tmp_path / "ppo"
+    args = ("trainers.ppo_dream", "--world", str(tiny_world_path), "--steps", "64", "--num-envs", "2", "--n-steps", "32",
+            "--out", str(out))
+    run(*args)
+    before = (out / "policy.safetensors").read_bytes()
+    result = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True)
+    assert result.returncode != 0 and "already holds" in result.stderr
+    assert (out / "policy.safetensors").read_bytes() == before
+
+
+def test_agent_file_that_is_a_pickle_is_refused(tmp_path):
+    import pickle
+
+    (tmp_path / "policy.json").write_text(json.dumps({"format": "genie-agent", "version": 1, "num_actions": 8,
+                                                      "observation_shape": [3, 64, 64], "info": {}}))
+    (tmp_path / "policy.safetensors").write_bytes(pickle.dumps({"weights": 1}))
+    with pytest.raises(ValueError, match="policy.safetensors"):
+        Agent(tmp_path)
