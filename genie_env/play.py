@@ -54,8 +54,11 @@ def show_frame(window: Window | None, frame: np.ndarray, fps: int) -> Window:
 
 
 def play(world: str | None = None, real: bool = False, env_id: str = "MiniGrid-Empty-8x8-v0", scale: int = 8,
-         seed: int | None = None, max_frames: int | None = None, fps: int = 30) -> dict:
-    """Run the interactive loop; return counts (frames shown, steps taken, resets) and the measured FPS."""
+         seed: int | None = None, max_frames: int | None = None, fps: int = 30, keys: list[int] | None = None) -> dict:
+    """Run the interactive loop; return counts (frames shown, steps taken, resets) and the measured FPS.
+
+    `keys` (pygame key codes) are posted as key presses, one at the start of each frame: a script for headless runs.
+    """
     import gymnasium as gym
     import pygame
 
@@ -78,6 +81,8 @@ def play(world: str | None = None, real: bool = False, env_id: str = "MiniGrid-E
     running = True
     while running and (max_frames is None or frames < max_frames):
         action = None
+        if keys and frames < len(keys):
+            pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=keys[frames]))
         for event in pygame.event.get():
             if event.type == pygame.QUIT or (event.type == pygame.KEYDOWN and event.key == pygame.K_ESCAPE):
                 running = False
