@@ -40,6 +40,7 @@ class PipelineConfig:
     out: str = "worlds/empty8"
     work: str = ""                 # default: runs/pipeline-<name of out>
     preset: str = "default"
+    policy: str = "explore"        # recording policy of the training and held-out data ("noisy-expert" for DoorKey)
     seed: int = 0                  # training data: seed; held-out data: seed + 1000
     workers: int = 2
 
@@ -78,11 +79,11 @@ def pipeline(config: PipelineConfig, argv: list[str]) -> dict:
     data, expert, heldout = work / "data" / "train", work / "data" / "expert", work / "data" / "heldout"
     common = ["--env", config.env, "--workers", str(config.workers)]
     stages = [
-        ("record", ["trainers.record", *common, "--episodes", str(p["episodes"]), "--policy", "explore",
+        ("record", ["trainers.record", *common, "--episodes", str(p["episodes"]), "--policy", config.policy,
                     "--seed", str(config.seed), "--out", str(data)], data / "manifest.json", True),
         ("record-expert", ["trainers.record", *common, "--episodes", str(p["expert_episodes"]), "--policy",
                            "noisy-expert", "--seed", str(config.seed + 500), "--out", str(expert)], expert / "manifest.json", True),
-        ("record-heldout", ["trainers.record", *common, "--episodes", str(p["heldout_episodes"]), "--policy", "explore",
+        ("record-heldout", ["trainers.record", *common, "--episodes", str(p["heldout_episodes"]), "--policy", config.policy,
                             "--seed", str(config.seed + 1000), "--out", str(heldout)], heldout / "manifest.json", True),
         ("tokenizer", ["trainers.tokenizer", "--data", str(data), str(expert), "--out", str(work / "tokenizer"),
                        "--steps", str(p["tokenizer_steps"]), "--seed", str(config.seed)],
