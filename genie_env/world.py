@@ -28,7 +28,8 @@ DEFAULT_WORLD = "empty8"
 ENV_ACTION_NAMES = ("left", "right", "forward", "pickup", "drop", "toggle", "done")
 NOOP = len(ENV_ACTION_NAMES)          # the probe's class for "the frame did not change"
 EFFECT_NAMES = ENV_ACTION_NAMES + ("no-op",)
-BRIDGE_TENSORS = ("weight", "bias", "seen")
+BRIDGE_TENSORS = ("weight", "bias", "seen", "observed")
+IMPLAUSIBLE = -1                      # effect of a latent whose dreamed change never happens in real data
 
 
 @torch.no_grad()
@@ -177,53 +178,91 @@ class WorldModel:
         changed = signatures.sum(1) > 0
         return torch.where(changed, logits.argmax(1), torch.full_like(changed, NOOP, dtype=torch.long))
 
-    def _effects(self, ids: torch.Tensor) -> torch.Tensor:
-        """Effect class of every latent action from frames `ids` (N, 16, 16) -> (N, K)."""
-        n, k = len(ids), self.num_actions
-        context = ids[:, None].expand(-1, self.context, -1, -1).repeat_interleave(k, 0)
-        latents = torch.arange(k, device=self.device).repeat(n)
-        nxt, _, _ = self.step_ids(context, latents)
-        changes = (nxt != context[:, -1]).flatten(1).sum(1)
-        self._last_changes = changes.view(n, k)
-        return self._classify(self._signature(context[:, -1], nxt)).view(n, k)
+    def _context_for(self, frames, context) -> torch.Tensor:
+        """frames (N, 64, 64, 3) [+ optional recent frames (N, C, 64, 64, 3) ending with them] -> ids (N, W, 16, 16).
 
-    def latent_effects(self, frames, latents) -> np.ndarray:
-        """The probe: effect class (0..6 = env action, 7 = no-op) of latent `latents[i]` taken in `frames[i]`."""
-        frames = check_frames(frames, "frames", 4)
-        latents = _as_int_array(latents, "latents", (len(frames),), self.num_actions)
-        ids = self.frames_to_ids(frames)
-        context = ids[:, None].expand(-1, self.context, -1, -1)
-        nxt, _, _ = self.step_ids(context, torch.from_numpy(latents).to(self.device))
-        return self._classify(self._signature(ids, nxt)).cpu().numpy()
-
-    def latent_to_env_action(self, frames, latents) -> np.ndarray:
-        """frames uint8 (N, 64, 64, 3), latents (N,) -> the real env action (N,) with the same effect."""
-        effects = self.latent_effects(frames, latents)
-        return np.where(effects == NOOP, self.bridge["noop_action"], effects).astype(np.int64)
-
-    def env_to_latent_action(self, frames, actions) -> np.ndarray:
-        """frames uint8 (N, 64, 64, 3), env actions (N,) -> the latent action (N,) that does the same there.
-
-        An action no latent produces in that frame (forward into a wall, pickup with nothing ahead) is taken to
-        do nothing, so it maps to the latent that changes the frame least.
+        Latent actions are read in context: with a W-frame context the model may tie a latent to the recent past
+        (say, "as before"), so the bridge asks the dynamics model with the same past the dream has. Without a
+        context, the frame stands for its own past, as at reset.
         """
         frames = check_frames(frames, "frames", 4)
-        actions = _as_int_array(actions, "actions", (len(frames),), len(ENV_ACTION_NAMES))
-        effects = self._effects(self.frames_to_ids(frames)).cpu()                  # (N, K)
-        least_change = self._last_changes.cpu().argmin(1)
-        match = effects == torch.from_numpy(actions)[:, None]
-        return torch.where(match.any(1), match.float().argmax(1), least_change).numpy().astype(np.int64)
+        if context is None:
+            return self.context_ids(frames[:, None])
+        context = check_frames(context, "context", 5)
+        if len(context) != len(frames) or context.shape[1] < 1 or not np.array_equal(context[:, -1], frames):
+            raise ValueError("context must have shape (N, C, 64, 64, 3) with C >= 1 and end with `frames`")
+        return self.context_ids(context)
+
+    def _effects(self, context_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every latent action taken after context ids (N, W, 16, 16) -> (effect class (N, K), changed tokens (N, K))."""
+        n, k = len(context_ids), self.num_actions
+        context = context_ids.repeat_interleave(k, 0)
+        latents = torch.arange(k, device=self.device).repeat(n)
+        nxt, _, _ = self.step_ids(context, latents)
+        signatures = self._signature(context[:, -1], nxt)
+        changes = (nxt != context[:, -1]).flatten(1).sum(1)
+        # A dreamed change made of token changes that no real transition shows (the agent stepping into a wall,
+        # turning 180 degrees at once) is a latent used where training never used it: the real env would not do
+        # that, so such a latent stands for no action and is never the one that "changes the least".
+        plausible = (signatures * (1 - self.bridge["observed"])).sum(1) == 0
+        effects = torch.where(plausible, self._classify(signatures), IMPLAUSIBLE)
+        changes = torch.where(plausible, changes, changes.new_tensor(torch.iinfo(changes.dtype).max))
+        return effects.view(n, k), changes.view(n, k)
+
+    def latents_for(self, context_ids: torch.Tensor, actions: np.ndarray) -> torch.Tensor:
+        """The latent (N,) that does env action `actions[i]` after context ids (N, W, 16, 16).
+
+        An action no latent produces there (forward into a wall, pickup with nothing ahead) is taken to do
+        nothing, so it maps to the latent that changes the frame least.
+        """
+        effects, changes = self._effects(context_ids)
+        match = effects == torch.as_tensor(actions, device=self.device)[:, None]   # IMPLAUSIBLE matches nothing
+        return torch.where(match.any(1), match.float().argmax(1), changes.argmin(1))
+
+    def latent_effects(self, frames, latents, context=None) -> np.ndarray:
+        """The probe: effect class (0..6 = env action, 7 = no-op) of latent `latents[i]` taken in `frames[i]`."""
+        ids = self._context_for(frames, context)
+        latents = _as_int_array(latents, "latents", (len(ids),), self.num_actions)
+        nxt, _, _ = self.step_ids(ids, torch.from_numpy(latents).to(self.device))
+        return self._classify(self._signature(ids[:, -1], nxt)).cpu().numpy()
+
+    def latent_to_env_action(self, frames, latents, context=None) -> np.ndarray:
+        """frames uint8 (N, 64, 64, 3), latents (N,) -> the real env action (N,) with the same effect.
+
+        `context`: optionally the recent frames (N, C, 64, 64, 3) ending with `frames`, as the dream saw them.
+        """
+        effects = self.latent_effects(frames, latents, context)
+        return np.where(effects == NOOP, self.bridge["noop_action"], effects).astype(np.int64)
+
+    def env_to_latent_action(self, frames, actions, context=None) -> np.ndarray:
+        """frames uint8 (N, 64, 64, 3), env actions (N,) -> the latent action (N,) that does the same there.
+
+        `context`: optionally the recent frames (N, C, 64, 64, 3) ending with `frames`.
+        """
+        ids = self._context_for(frames, context)
+        actions = _as_int_array(actions, "actions", (len(ids),), len(ENV_ACTION_NAMES))
+        return self.latents_for(ids, actions).cpu().numpy().astype(np.int64)
 
     def latent_meanings(self, frame) -> list[str]:
         """Name of each latent action's effect from one frame, e.g. ['left', 'forward', ..., 'no-op']."""
-        effects = self._effects(self.frames_to_ids(check_frames(frame, "frame", 3)[None]))[0]
+        effects = self._effects(self._context_for(check_frames(frame, "frame", 3)[None], None))[0][0]
         return [EFFECT_NAMES[int(e)] for e in effects]
 
-    def fit_bridge(self, pairs, actions, steps: int = 300, l2: float = 1e-3) -> None:
+    def observed_changes(self, before: torch.Tensor, after: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+        """(V * V,) 0/1: which 'token a became token b' changes occur in the real transitions ids `before` -> `after`
+        (N, 16, 16). Unlabelled data is enough: it says what can happen, not which action did it."""
+        observed = torch.zeros(len(self.vocab) ** 2, device=self.device)
+        for i in range(0, len(before), batch_size):
+            observed = torch.maximum(observed, self._signature(before[i : i + batch_size], after[i : i + batch_size]).amax(0))
+        return observed
+
+    def fit_bridge(self, pairs, actions, observed: torch.Tensor | None = None, steps: int = 300, l2: float = 1e-3) -> None:
         """Fit the bridge from labelled real transitions: pairs uint8 (N, 2, 64, 64, 3), env actions (N,).
 
         Multinomial logistic regression on the change signatures of the transitions that changed the frame,
-        from zero weights with a fixed number of full-batch Adam steps, so the fit is deterministic.
+        from zero weights with a fixed number of full-batch Adam steps, so the fit is deterministic. `observed`
+        (from `observed_changes` on unlabelled transitions) marks the token changes real play shows; by default
+        those of the labelled pairs.
         """
         pairs = check_frames(pairs, "pairs", 5)
         if pairs.shape[1] != 2:
@@ -247,7 +286,9 @@ class WorldModel:
         seen = torch.bincount(labels, minlength=num_classes).clamp(max=1).float()
         counts = np.bincount(actions, minlength=num_classes)
         noop_share = np.bincount(actions, weights=~changed, minlength=num_classes) / np.maximum(counts, 1)
-        self.bridge = {"weight": weight.detach(), "bias": bias.detach(), "seen": seen,
+        if observed is None:
+            observed = signatures.amax(0) if len(signatures) else torch.zeros(signatures.shape[1], device=self.device)
+        self.bridge = {"weight": weight.detach(), "bias": bias.detach(), "seen": seen, "observed": observed.float(),
                        "noop_action": int(np.argmax(noop_share + 1e-6 * counts)), "labels": len(actions)}
 
     def set_start_frames(self, frames, limit: int = 256) -> None:
@@ -275,6 +316,20 @@ class WorldModel:
                 "info": {**self.info, **(info or {})}}
         save_tensors(folder / "world.safetensors", tensors)
         atomic_write_json(folder / "world.json", meta)
+
+
+def fit_bridge_on_data(world: WorldModel, data, steps: np.ndarray, labels: int, seed: int,
+                       ids: np.ndarray | None = None) -> np.ndarray:
+    """Fit `world`'s bridge on `labels` transitions drawn from `steps` of a Dataset (their true actions are the
+    only labels read); all of `steps`, unlabelled, show which token changes real play makes. `ids`: the
+    dataset's frames as compact ids (F, 16, 16), if already encoded. Returns the labelled steps."""
+    labelled = np.random.default_rng(seed).choice(steps, min(labels, len(steps)), replace=False)
+    if ids is None:
+        ids = torch.cat([world.frames_to_ids(data.frames[i : i + 4096]) for i in range(0, len(data.frames), 4096)]).cpu().numpy()
+    ids_now, ids_next = (torch.from_numpy(ids[data.step_frame[steps] + k]).long().to(world.device) for k in (0, 1))
+    world.fit_bridge(data.frames[data.context_indices(labelled, 1)], data.actions[labelled],
+                     observed=world.observed_changes(ids_now, ids_next))
+    return labelled
 
 
 def resolve_world_path(path=None) -> Path:
@@ -331,7 +386,7 @@ def load_world_model(path=None, device: str = "cpu") -> WorldModel:
     bridge = None
     if meta["bridge"] is not None:
         v, classes = dynamics.config.vocab_size, len(ENV_ACTION_NAMES)
-        shapes = {"weight": (v * v, classes), "bias": (classes,), "seen": (classes,)}
+        shapes = {"weight": (v * v, classes), "bias": (classes,), "seen": (classes,), "observed": (v * v,)}
         for key, shape in shapes.items():
             if f"bridge.{key}" not in tensors or tuple(tensors[f"bridge.{key}"].shape) != shape:
                 raise ValueError(f"{weights}: world.json declares a bridge but tensor bridge.{key} is missing "

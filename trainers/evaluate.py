@@ -118,16 +118,14 @@ def rollout_fidelity(world: WorldModel, data: Dataset, episodes: np.ndarray, hor
     length = np.minimum(data.lengths[episodes], horizon)
     correct = np.zeros((len(episodes), horizon), bool)
     alive = np.zeros((len(episodes), horizon), bool)
-    frames = first
     for t in range(int(length.max())):
         active = length > t
         step = data.step_start[episodes] + np.minimum(t, data.lengths[episodes] - 1)
-        latents = torch.from_numpy(world.env_to_latent_action(frames, data.actions[step])).to(world.device)
+        latents = world.latents_for(ids, data.actions[step])       # read in the dream's own context
         nxt, _, _ = world.step_ids(ids, latents)
         ids = torch.cat([ids[:, 1:], nxt[:, None]], 1)
-        frames = world.ids_to_frames(nxt).cpu().numpy()
         real = data.frames[data.frame_start[episodes] + np.minimum(t + 1, data.lengths[episodes])]
-        correct[:, t] = psnr(frames, real) >= CORRECT_DB
+        correct[:, t] = psnr(world.ids_to_frames(nxt).cpu().numpy(), real) >= CORRECT_DB
         alive[:, t] = active
     share = lambda t: float(correct[alive[:, t - 1], t - 1].mean()) if alive[:, t - 1].any() else None
     return {"rollout_episodes": len(episodes), "rollout_correct_all": float(correct[alive].mean()),

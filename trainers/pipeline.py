@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import shutil
 import subprocess
 import sys
 import time
@@ -92,11 +91,11 @@ def pipeline(config: PipelineConfig, argv: list[str]) -> dict:
                    "--out", str(work / "world"), "--steps", str(p["world_steps"]), "--batch-size", str(p["batch_size"]),
                    "--seed", str(config.seed)], work / "world" / "world.json", True),
     ]
+    stages.append(("bridge", ["trainers.bridge", "--world", str(work / "world"), "--data", str(data), str(expert),
+                               "--out", str(out), "--seed", str(config.seed)], out / "world.json", False))
     for name, args, done, resumable in stages:
         run_stage(name, args, done, resumable, times)
         atomic_write_json(times_file, times)
-    for name in ("world.safetensors", "world.json"):
-        shutil.copyfile(work / "world" / name, out / name)
     run_stage("evaluate-tokenizer", ["trainers.evaluate", "tokenizer", "--tokenizer", str(work / "tokenizer" / "tokenizer.safetensors"),
                                      "--data", str(heldout), "--png", str(out / "tokenizer_reconstructions.png"),
                                      "--json", str(out / "eval_tokenizer.json")], out / "eval_tokenizer.json", False, times)

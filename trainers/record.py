@@ -19,7 +19,7 @@ import numpy as np
 from genie_env.config import parse_config
 from genie_env.dataset import FORMAT_VERSION, shard_name, write_shard
 from genie_env.frames import render_frame
-from genie_env.io import atomic_write_json, read_json
+from genie_env.io import atomic_write_json, make_folder, read_json
 
 POLICIES = ("random", "explore", "noisy-expert")
 NUM_ACTIONS = 7  # MiniGrid: left, right, forward, pickup, drop, toggle, done
@@ -208,7 +208,7 @@ def prepare_folder(config: RecordConfig) -> list[int]:
             raise ValueError(f"--out {out} holds another dataset (differs in: {', '.join(changed)}); choose another folder")
         if not config.resume:
             raise ValueError(f"--out {out} already holds this dataset; pass --resume to complete it")
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     if not existing:
         atomic_write_json(out / "dataset.json", spec)
     for leftover in out.glob(".*.tmp"):

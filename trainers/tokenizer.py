@@ -19,6 +19,7 @@ import torch
 from genie_env.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, save_model
 from genie_env.config import parse_config
 from genie_env.dataset import Dataset
+from genie_env.io import make_folder
 from genie_env.tokenizer import Tokenizer, TokenizerConfig
 
 
@@ -63,7 +64,7 @@ def train(config: TrainTokenizerConfig) -> dict:
     out = Path(config.out)
     if latest_checkpoint(out) is not None and not config.resume:
         raise ValueError(f"{out} already holds a training run; pass --resume to continue it or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     data = Dataset.load(config.data)

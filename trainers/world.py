@@ -31,7 +31,7 @@ from genie_env.io import save_tensors
 from genie_env.latent_action import LatentActionConfig, LatentActionModel
 from genie_env.tokenizer import Tokenizer, TokenizerConfig
 from genie_env.vocab import build_vocab
-from genie_env.world import WorldModel, encode_dataset
+from genie_env.world import WorldModel, encode_dataset, fit_bridge_on_data
 
 
 @dataclass
@@ -207,8 +207,7 @@ def train(config: TrainWorldConfig) -> dict:
     writer.close()
     brain.cpu().eval()
     world = WorldModel(tokenizer, lam, dynamics, vocab)
-    labelled = np.random.default_rng(config.seed + 2).choice(train_steps, min(config.bridge_labels, len(train_steps)), replace=False)
-    world.fit_bridge(data.frames[data.context_indices(labelled, 1)], data.actions[labelled])
+    labelled = fit_bridge_on_data(world, data, train_steps, config.bridge_labels, config.seed + 2, ids)
     world.set_start_frames(data.frames[data.frame_start[train_eps]])
     metrics["train_seconds"] = time.time() - start
     world.save(out, {"training": {k: v for k, v in metrics.items() if isinstance(v, (int, float))},

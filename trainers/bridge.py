@@ -1,0 +1,43 @@
+"""Fit (or refit) a world's action bridge from a few labelled real transitions, without retraining the world.
+
+    python -m trainers.bridge --world runs/world-empty8 --data data/empty8 --labels 200 --out worlds/empty8
+
+Draws --labels transitions from the training episodes of --data (the same split as trainers.world) and reads
+only their true actions; all training transitions, unlabelled, show which token changes real play makes.
+Writes the world with its new bridge to --out (world.safetensors + world.json).
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+from genie_env.config import parse_config
+from genie_env.dataset import Dataset
+from genie_env.world import fit_bridge_on_data, load_world_model
+
+
+@dataclass
+class BridgeConfig:
+    world: str = "runs/world-empty8"
+    data: list[str] = field(default_factory=lambda: ["data/empty8"])
+    out: str = "worlds/empty8"
+    labels: int = 200
+    val_fraction: float = 0.1     # as trainers.world: the bridge's labels come from training episodes only
+    seed: int = 0
+
+
+def main(argv=None) -> None:
+    config = parse_config(BridgeConfig, argv, __doc__)
+    try:
+        world = load_world_model(config.world)
+        data = Dataset.load(config.data)
+    except (ValueError, FileNotFoundError) as e:
+        sys.exit(f"error: {e}")
+    train_eps, _ = data.split(config.val_fraction, config.seed)
+    labelled = fit_bridge_on_data(world, data, data.step_indices(train_eps), config.labels, config.seed + 2)
+    world.save(config.out, {"bridge_label_steps": labelled.tolist(), "bridge_data": config.data})
+    print(f"bridge fitted on {len(labelled)} labelled transitions; world written to {config.out}")
+
+
+if __name__ == "__main__":
+    main()
