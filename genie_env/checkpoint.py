@@ -31,13 +31,11 @@ def load_checkpoint(path, model: torch.nn.Module, optimizer: torch.optim.Optimiz
                     rng: np.random.Generator | None) -> dict:
     """Restore a checkpoint in place; return its JSON part (step, config, extra)."""
     tensors, metadata = load_tensors(path)
-    if "training_state" not in metadata:
-        raise ValueError(f"{path}: not a training checkpoint (no training_state metadata)")
-    info = json.loads(metadata["training_state"])
+    if "training_state" not in metadata or "rng.torch" not in tensors:
+        raise ValueError(f"{path}: not a training checkpoint (no training_state metadata or torch RNG state)")
+    info = _json_metadata(metadata, "training_state", path)
     model_state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
-    missing, unexpected = set(model.state_dict()) - set(model_state), set(model_state) - set(model.state_dict())
-    if missing or unexpected:
-        raise ValueError(f"{path}: weights do not fit the model (missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})")
+    check_state_dict(path, model.state_dict(), model_state)
     model.load_state_dict(model_state)
     if optimizer is not None:
         state: dict = {}
@@ -50,6 +48,26 @@ def load_checkpoint(path, model: torch.nn.Module, optimizer: torch.optim.Optimiz
     if rng is not None:
         rng.bit_generator.state = info["numpy_rng"]
     return info
+
+
+def check_state_dict(path, expected: dict, found: dict) -> None:
+    """Refuse weights that do not fit a model (a run with other flags, an edited file), naming the file."""
+    missing, unexpected = set(expected) - set(found), set(found) - set(expected)
+    if missing or unexpected:
+        raise ValueError(f"{path}: weights do not fit the model (missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})")
+    for key, value in found.items():
+        if value.shape != expected[key].shape or value.dtype != expected[key].dtype:
+            raise ValueError(f"{path}: tensor {key} is {tuple(value.shape)} {value.dtype}, "
+                             f"expected {tuple(expected[key].shape)} {expected[key].dtype}")
+
+
+def _json_metadata(metadata: dict, key: str, path):
+    try:
+        return json.loads(metadata[key])
+    except KeyError:
+        raise ValueError(f"{path}: no {key!r} in the file's metadata") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: metadata {key!r} is not valid JSON ({e})") from None
 
 
 def latest_checkpoint(folder) -> Path | None:
@@ -86,15 +104,12 @@ def load_model(path, model_cls, config_cls, kind: str):
     tensors, metadata = load_tensors(path)
     if metadata.get("kind") != kind:
         raise ValueError(f"{path}: expected a {kind} file, found kind {metadata.get('kind')!r}")
-    if int(metadata.get("format_version", -1)) > MODEL_FORMAT_VERSION:
-        raise ValueError(f"{path}: format version {metadata['format_version']} is newer than this library's {MODEL_FORMAT_VERSION}")
-    model = model_cls(config_from_dict(config_cls, json.loads(metadata["config"]), path))
-    expected = model.state_dict()
-    for key, value in tensors.items():
-        if key in expected and expected[key].shape != value.shape:
-            raise ValueError(f"{path}: tensor {key} has shape {tuple(value.shape)}, expected {tuple(expected[key].shape)}")
-    missing, unexpected = set(expected) - set(tensors), set(tensors) - set(expected)
-    if missing or unexpected:
-        raise ValueError(f"{path}: tensors missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]}")
+    version = metadata.get("format_version", "")
+    if not version.isdigit():
+        raise ValueError(f"{path}: format version {version!r} is not a whole number")
+    if int(version) > MODEL_FORMAT_VERSION:
+        raise ValueError(f"{path}: format version {version} is newer than this library's {MODEL_FORMAT_VERSION}")
+    model = model_cls(config_from_dict(config_cls, _json_metadata(metadata, "config", path), path))
+    check_state_dict(path, model.state_dict(), tensors)
     model.load_state_dict(tensors)
     return model.eval()

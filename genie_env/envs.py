@@ -21,6 +21,14 @@ def _observation_space(world, obs_type: str) -> spaces.Box:
     raise ValueError(f"obs_type must be one of {OBS_TYPES}, got {obs_type!r}")
 
 
+def _as_array(values) -> np.ndarray:
+    """np.asarray, but a ragged sequence becomes an object array (refused as not integers) instead of numpy's error."""
+    try:
+        return np.asarray(values)
+    except ValueError:
+        return np.asarray(values, dtype=object)
+
+
 def _start_frame(world, rng: np.random.Generator, options: dict | None) -> np.ndarray:
     if options and options.get("frame") is not None:
         return check_frames(options["frame"], "options['frame']", 3)
@@ -96,10 +104,11 @@ class GenieDreamEnv(gym.Env):
             raise RuntimeError("step() on a closed GenieDreamEnv; make a new one")
         if not self._started:
             raise RuntimeError("step() before reset(): call env.reset() first")
-        if isinstance(action, (bool, np.bool_)) or not np.issubdtype(np.asarray(action).dtype, np.integer) \
-                or np.asarray(action).shape not in ((), (1,)) or not self.action_space.contains(int(np.asarray(action).reshape(()))):
+        array = _as_array(action)
+        if not np.issubdtype(array.dtype, np.integer) or array.shape not in ((), (1,)) \
+                or not 0 <= int(array.reshape(())) < self.action_space.n:
             raise ValueError(f"action must be an integer in [0, {self.action_space.n - 1}] (Discrete({self.action_space.n})), got {action!r}")
-        latent = torch.tensor([int(np.asarray(action).reshape(()))], device=self.world.device)
+        latent = torch.tensor([int(array.reshape(()))], device=self.world.device)
         reward, ended, effect = self.core.step(latent)
         meaning, env_action = self.core.describe(effect)
         info = {"latent_action": int(latent[0]), "meaning": meaning[0], "env_action": env_action[0]}
@@ -179,7 +188,7 @@ class GenieDreamVectorEnv(VectorEnv):
             raise RuntimeError("step() on a closed GenieDreamVectorEnv; make a new one")
         if not self._started:
             raise RuntimeError("step() before reset(): call envs.reset() first")
-        actions = np.asarray(actions)
+        actions = _as_array(actions)
         if actions.shape != (self.num_envs,) or not np.issubdtype(actions.dtype, np.integer) \
                 or actions.min() < 0 or actions.max() >= self.single_action_space.n:
             raise ValueError(f"actions must be {self.num_envs} integers in [0, {self.single_action_space.n - 1}], "

@@ -24,6 +24,16 @@ def atomic_write_bytes(path, data: bytes) -> None:
         raise
 
 
+def make_folder(path) -> Path:
+    """Create an output folder and its parents; a path that cannot be one (under a file, read-only) is a ValueError."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"{path}: cannot create the output folder ({e.strerror})") from None
+    return path
+
+
 def atomic_write_json(path, obj) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 

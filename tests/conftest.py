@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import time
+from pathlib import Path
 
 import pytest
 
@@ -44,3 +48,17 @@ def tiny_world(tiny_world_path):
     from genie_env import load_world_model
 
     return load_world_model(tiny_world_path)
+
+
+@pytest.fixture(scope="session")
+def kill_once_written():
+    """kill(command, path): run a script and SIGKILL it (no clean shutdown) as soon as `path` exists."""
+    def kill(command: list, path, timeout: float = 60.0) -> None:
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + timeout
+        while not Path(path).exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+    return kill

@@ -1,9 +1,7 @@
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import gymnasium as gym
 import minigrid  # noqa: F401
@@ -47,18 +45,12 @@ def test_deterministic_across_workers(tmp_path):
         assert all(np.array_equal(x[k], y[k]) for k in x)
 
 
-def test_kill_and_resume_equals_uninterrupted(tmp_path):
+def test_kill_and_resume_equals_uninterrupted(tmp_path, kill_once_written):
     args = ["--env", "MiniGrid-Empty-8x8-v0", "--episodes", "12", "--episodes-per-shard", "2", "--workers", "1",
             "--policy", "random"]
     full, killed = tmp_path / "full", tmp_path / "killed"
     subprocess.run([sys.executable, "-m", "trainers.record", *args, "--out", str(full)], check=True, capture_output=True)
-    proc = subprocess.Popen([sys.executable, "-m", "trainers.record", *args, "--out", str(killed)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 60
-    while not (killed / "shard_00001.npz").exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_once_written([sys.executable, "-m", "trainers.record", *args, "--out", str(killed)], killed / "shard_00001.npz")
     assert not (killed / "manifest.json").exists(), "the run finished before it could be killed"
     assert all(not name.endswith(".tmp") or name.startswith(".") for name in os.listdir(killed))
     subprocess.run([sys.executable, "-m", "trainers.record", *args, "--out", str(killed), "--resume"], check=True,
