@@ -30,6 +30,7 @@ NOOP = len(ENV_ACTION_NAMES)          # the probe's class for "the frame did not
 EFFECT_NAMES = ENV_ACTION_NAMES + ("no-op",)
 BRIDGE_TENSORS = ("weight", "bias", "seen", "observed")
 IMPLAUSIBLE = -1                      # effect of a latent whose dreamed change never happens in real data
+HASH_BITS = 40                        # signature hashes: sums of V * V weights below 2**40 stay inside int64
 
 
 @torch.no_grad()
@@ -193,21 +194,24 @@ class WorldModel:
             raise ValueError("context must have shape (N, C, 64, 64, 3) with C >= 1 and end with `frames`")
         return self.context_ids(context)
 
-    def _effects(self, context_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Every latent action taken after context ids (N, W, 16, 16) -> (effect class (N, K), changed tokens (N, K))."""
+    def _effects(self, context_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Every latent action taken after context ids (N, W, 16, 16) -> effect class (N, K), changed tokens
+        (N, K) and the bridge's class probabilities (N, K, 7)."""
         n, k = len(context_ids), self.num_actions
         context = context_ids.repeat_interleave(k, 0)
         latents = torch.arange(k, device=self.device).repeat(n)
         nxt, _, _ = self.step_ids(context, latents)
         signatures = self._signature(context[:, -1], nxt)
         changes = (nxt != context[:, -1]).flatten(1).sum(1)
-        # A dreamed change made of token changes that no real transition shows (the agent stepping into a wall,
-        # turning 180 degrees at once) is a latent used where training never used it: the real env would not do
-        # that, so such a latent stands for no action and is never the one that "changes the least".
-        plausible = (signatures * (1 - self.bridge["observed"])).sum(1) == 0
+        # A dreamed change that no real transition shows (the agent walking into a wall and vanishing, turning
+        # 180 degrees at once) is a latent used where training never used it (the LAM names a blocked move
+        # "no-op", so the dynamics never learned that walls stop the move latent): the real env would not do
+        # that, so such a latent stands for no action there and is never the one that "changes the least".
+        plausible = (changes == 0) | torch.isin(self._hash(signatures), self.bridge["observed"])
         effects = torch.where(plausible, self._classify(signatures), IMPLAUSIBLE)
         changes = torch.where(plausible, changes, changes.new_tensor(torch.iinfo(changes.dtype).max))
-        return effects.view(n, k), changes.view(n, k)
+        probs = torch.softmax(signatures @ self.bridge["weight"] + self.bridge["bias"], -1).view(n, k, -1)
+        return effects.view(n, k), changes.view(n, k), probs
 
     def latents_for(self, context_ids: torch.Tensor, actions: np.ndarray) -> torch.Tensor:
         """The latent (N,) that does env action `actions[i]` after context ids (N, W, 16, 16).
@@ -215,9 +219,12 @@ class WorldModel:
         An action no latent produces there (forward into a wall, pickup with nothing ahead) is taken to do
         nothing, so it maps to the latent that changes the frame least.
         """
-        effects, changes = self._effects(context_ids)
+        effects, changes, probs = self._effects(context_ids)
         match = effects == torch.as_tensor(actions, device=self.device)[:, None]   # IMPLAUSIBLE matches nothing
-        return torch.where(match.any(1), match.float().argmax(1), changes.argmin(1))
+        # among several latents with the asked effect, the one the bridge is surest of
+        asked = torch.as_tensor(actions, device=self.device).long().view(-1, 1, 1).expand(-1, probs.shape[1], 1)
+        confidence = torch.where(match, probs.gather(2, asked)[..., 0], -1.0)                   # (N, K)
+        return torch.where(match.any(1), confidence.argmax(1), changes.argmin(1))
 
     def latent_effects(self, frames, latents, context=None) -> np.ndarray:
         """The probe: effect class (0..6 = env action, 7 = no-op) of latent `latents[i]` taken in `frames[i]`."""
@@ -246,15 +253,19 @@ class WorldModel:
     def latent_meanings(self, frame) -> list[str]:
         """Name of each latent action's effect from one frame, e.g. ['left', 'forward', ..., 'no-op']."""
         effects = self._effects(self._context_for(check_frames(frame, "frame", 3)[None], None))[0][0]
-        return [EFFECT_NAMES[int(e)] for e in effects]
+        return [EFFECT_NAMES[int(e)] if e != IMPLAUSIBLE else "impossible here" for e in effects]
+
+    def _hash(self, signatures: torch.Tensor) -> torch.Tensor:
+        """(N, V * V) 0/1 signatures -> (N,) int64 hashes (fixed random weights: equal signatures, equal hashes)."""
+        weights = torch.randint(0, 2**HASH_BITS, (signatures.shape[1],), generator=torch.Generator().manual_seed(0))
+        return signatures.long() @ weights.to(signatures.device)
 
     def observed_changes(self, before: torch.Tensor, after: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
-        """(V * V,) 0/1: which 'token a became token b' changes occur in the real transitions ids `before` -> `after`
-        (N, 16, 16). Unlabelled data is enough: it says what can happen, not which action did it."""
-        observed = torch.zeros(len(self.vocab) ** 2, device=self.device)
-        for i in range(0, len(before), batch_size):
-            observed = torch.maximum(observed, self._signature(before[i : i + batch_size], after[i : i + batch_size]).amax(0))
-        return observed
+        """Sorted unique hashes (S,) of the change signatures of real transitions ids `before` -> `after` (N, 16, 16).
+        Unlabelled data is enough: it says which changes can happen, not which action made them."""
+        hashes = [self._hash(self._signature(before[i : i + batch_size], after[i : i + batch_size]))
+                  for i in range(0, len(before), batch_size)]
+        return torch.unique(torch.cat(hashes)) if hashes else torch.zeros(0, dtype=torch.long, device=self.device)
 
     def fit_bridge(self, pairs, actions, observed: torch.Tensor | None = None, steps: int = 300, l2: float = 1e-3) -> None:
         """Fit the bridge from labelled real transitions: pairs uint8 (N, 2, 64, 64, 3), env actions (N,).
@@ -287,8 +298,8 @@ class WorldModel:
         counts = np.bincount(actions, minlength=num_classes)
         noop_share = np.bincount(actions, weights=~changed, minlength=num_classes) / np.maximum(counts, 1)
         if observed is None:
-            observed = signatures.amax(0) if len(signatures) else torch.zeros(signatures.shape[1], device=self.device)
-        self.bridge = {"weight": weight.detach(), "bias": bias.detach(), "seen": seen, "observed": observed.float(),
+            observed = torch.unique(self._hash(signatures))
+        self.bridge = {"weight": weight.detach(), "bias": bias.detach(), "seen": seen, "observed": observed.long(),
                        "noop_action": int(np.argmax(noop_share + 1e-6 * counts)), "labels": len(actions)}
 
     def set_start_frames(self, frames, limit: int = 256) -> None:
@@ -386,12 +397,16 @@ def load_world_model(path=None, device: str = "cpu") -> WorldModel:
     bridge = None
     if meta["bridge"] is not None:
         v, classes = dynamics.config.vocab_size, len(ENV_ACTION_NAMES)
-        shapes = {"weight": (v * v, classes), "bias": (classes,), "seen": (classes,), "observed": (v * v,)}
+        shapes = {"weight": (v * v, classes), "bias": (classes,), "seen": (classes,), "observed": (None,)}
         for key, shape in shapes.items():
-            if f"bridge.{key}" not in tensors or tuple(tensors[f"bridge.{key}"].shape) != shape:
+            tensor = tensors.get(f"bridge.{key}")
+            if tensor is None or tensor.ndim != len(shape) or any(n is not None and n != m for n, m in zip(shape, tensor.shape)):
                 raise ValueError(f"{weights}: world.json declares a bridge but tensor bridge.{key} is missing "
                                  f"or not of shape {shape}")
-        bridge = {**{k: tensors[f"bridge.{k}"].float() for k in BRIDGE_TENSORS}, **meta["bridge"]}
+        if tensors["bridge.observed"].dtype != torch.int64:
+            raise ValueError(f"{weights}: tensor bridge.observed must be int64 signature hashes")
+        bridge = {**{k: tensors[f"bridge.{k}"].float() for k in ("weight", "bias", "seen")},
+                  "observed": tensors["bridge.observed"], **meta["bridge"]}
     start = tensors["start_frames"].numpy() if "start_frames" in tensors else None
     world = WorldModel(tokenizer, lam, dynamics, tensors["vocab"], bridge, start, meta["info"])
     if device == "auto":
