@@ -28,7 +28,7 @@ class LatentActionConfig:
     dim: int = 96
     layers: int = 2
     heads: int = 4
-    bottleneck: str = "binary"    # "binary": one sign per bit (FSQ, 2 levels); "vq": EMA codebook, dead-code reset
+    bottleneck: str = "vq"        # "binary": one sign per bit (FSQ, 2 levels); "vq": EMA codebook, dead-code reset
     sample_entropy: float = 0.0
     batch_entropy: float = 0.05
     vq_dim: int = 16

@@ -28,8 +28,8 @@ def tiny_tokenizer(tiny_data, tmp_path_factory):
     from trainers.tokenizer import TrainTokenizerConfig, train
 
     out = tmp_path_factory.mktemp("tok")
-    train(TrainTokenizerConfig(data=[str(tiny_data)], out=str(out), steps=40, batch_size=8, eval_every=40,
-                               checkpoint_every=40, codebook_size=64, hidden=32))
+    train(TrainTokenizerConfig(data=[str(tiny_data)], out=str(out), steps=150, batch_size=8, eval_every=150,
+                               checkpoint_every=150, codebook_size=64, hidden=32))
     return out / "tokenizer.safetensors"
 
 

@@ -115,7 +115,8 @@ def test_vector_env_matches_single_env(tiny_world_path):
     envs = gym.make_vec("GenieDream-v0", num_envs=2, vectorization_mode="vector_entry_point",
                         world=str(tiny_world_path), device="cpu")
     single = gym.make("GenieDream-v0", world=str(tiny_world_path), device="cpu")
-    frame = envs.reset(seed=0)[0][0]
+    frame = single.unwrapped.world.start_frames[0]   # a real frame: both envs encode the same pixels
+    envs.reset(seed=0, options={"frame": frame})
     single.reset(options={"frame": frame})
     for action in [2, 0, 2, 1]:
         batched = envs.step(np.array([action, 0]))[0][0]

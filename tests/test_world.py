@@ -69,7 +69,7 @@ def test_dynamics_step_shapes_and_temperature():
     torch.manual_seed(0)
     model = Dynamics(DynamicsConfig(vocab_size=10, context=2, dim=32, layers=1)).eval()
     context = torch.randint(0, 10, (3, 2, 16, 16))
-    action = torch.randn(3, 16)
+    action = torch.randn(3, model.config.latent_dim)
     tokens, reward, end = model.step(context, action)
     assert tokens.shape == (3, 16, 16) and reward.shape == (3,) and end.shape == (3,)
     assert ((end >= 0) & (end <= 1)).all()
@@ -81,9 +81,9 @@ def test_dynamics_step_shapes_and_temperature():
 def test_lam_does_not_collapse_on_a_known_task():
     """Four kinds of transition, each changing a different token block: the LAM must give each its own code."""
     torch.manual_seed(0)
-    config = LatentActionConfig(vocab_size=4, num_actions=8, context=1, dim=32, layers=1)
+    config = LatentActionConfig(vocab_size=5, num_actions=8, context=1, dim=32, layers=1)
     lam = LatentActionModel(config)
-    dynamics = Dynamics(DynamicsConfig(vocab_size=4, context=1, dim=32, layers=1))
+    dynamics = Dynamics(DynamicsConfig(vocab_size=5, context=1, dim=32, layers=1, latent_dim=config.latent_dim))
     params = [*lam.parameters(), *dynamics.parameters()]
     optimizer = torch.optim.Adam(params, lr=3e-3)
 
@@ -92,10 +92,10 @@ def test_lam_does_not_collapse_on_a_known_task():
         before = torch.zeros(n, 1, 16, 16, dtype=torch.long)
         after = before.clone()
         for k in range(4):
-            after[kind == k, 0, 4 * k : 4 * k + 4, :4] = 1 + k % 3
+            after[kind == k, 0, 4 * k : 4 * k + 4, :4] = 1 + k
         return torch.cat([before, after], 1), kind
 
-    for _ in range(300):
+    for _ in range(600):
         clip, _ = batch()
         latent = lam(clip)
         out = dynamics(clip[:, :1], latent.vectors)
