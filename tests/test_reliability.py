@@ -47,6 +47,21 @@ def test_tokenizer_kill_and_resume_equals_uninterrupted(tmp_path, tiny_data, kil
     assert all(torch.equal(expected[k], resumed[k]) for k in expected)
 
 
+def test_world_trainer_kill_and_resume_equals_uninterrupted(tmp_path, tiny_data, tiny_tokenizer, kill_once_written):
+    args = [sys.executable, "-m", "trainers.world", "--data", str(tiny_data), "--tokenizer", str(tiny_tokenizer),
+            "--steps", "60", "--checkpoint-every", "10", "--eval-every", "30", "--batch-size", "4", "--lam-dim", "32",
+            "--dim", "32", "--layers", "1", "--bridge-labels", "20", "--device", "cpu"]
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    subprocess.run([*args, "--out", str(full)], check=True, capture_output=True)
+    kill_once_written([*args, "--out", str(killed)], killed / "checkpoint.safetensors")
+    assert not (killed / "world.safetensors").exists(), "the run finished before it could be killed"
+    subprocess.run([*args, "--out", str(killed), "--resume"], check=True, capture_output=True)
+    expected, _ = load_tensors(full / "world.safetensors")
+    resumed, _ = load_tensors(killed / "world.safetensors")
+    assert expected.keys() == resumed.keys()
+    assert all(torch.equal(expected[k], resumed[k]) for k in expected)
+
+
 def fail(*args, **kwargs):
     raise OSError(28, "No space left on device")
 
