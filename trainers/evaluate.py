@@ -179,12 +179,14 @@ def run_real_episodes(agent, world: WorldModel | None, env_id: str, episodes: in
     for episode in range(episodes):
         env.reset(seed=seed + episode)
         total, steps, done = 0.0, 0, False
+        recent = [render_frame(env)] * (world.context if world is not None else 1)
         while not done:
-            frame = render_frame(env)[None]
+            frame = recent[-1][None]
             action = agent.act(frame)
-            if world is not None:
-                action = world.latent_to_env_action(frame, action)
+            if world is not None:   # read the latent with the same recent past the dream would have had
+                action = world.latent_to_env_action(frame, action, context=np.stack(recent)[None])
             _, reward, terminated, truncated, _ = env.step(int(action[0]))
+            recent = [*recent[1:], render_frame(env)]
             total, steps, done = total + reward, steps + 1, terminated or truncated
         returns.append(total)
         lengths.append(steps)
