@@ -194,9 +194,9 @@ class WorldModel:
             raise ValueError("context must have shape (N, C, 64, 64, 3) with C >= 1 and end with `frames`")
         return self.context_ids(context)
 
-    def _effects(self, context_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _effects(self, context_ids: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Every latent action taken after context ids (N, W, 16, 16) -> effect class (N, K), changed tokens
-        (N, K) and the bridge's class probabilities (N, K, 7)."""
+        (N, K), the bridge's class probabilities (N, K, 7) and the dreamed next ids (N, K, 16, 16)."""
         n, k = len(context_ids), self.num_actions
         context = context_ids.repeat_interleave(k, 0)
         latents = torch.arange(k, device=self.device).repeat(n)
@@ -211,20 +211,26 @@ class WorldModel:
         effects = torch.where(plausible, self._classify(signatures), IMPLAUSIBLE)
         changes = torch.where(plausible, changes, changes.new_tensor(torch.iinfo(changes.dtype).max))
         probs = torch.softmax(signatures @ self.bridge["weight"] + self.bridge["bias"], -1).view(n, k, -1)
-        return effects.view(n, k), changes.view(n, k), probs
+        return effects.view(n, k), changes.view(n, k), probs, nxt.view(n, k, *nxt.shape[1:])
 
     def latents_for(self, context_ids: torch.Tensor, actions: np.ndarray) -> torch.Tensor:
         """The latent (N,) that does env action `actions[i]` after context ids (N, W, 16, 16).
 
+        When several latents have the asked effect, the one whose dreamed outcome the LAM reads back as that
+        same latent is taken: the dynamics model learned each latent only where the LAM used it, and a latent
+        asked for elsewhere (one that names a direction, "face north", asked to turn from another side) can get
+        a half-right frame (the agent turned, its view not). Among those, the latent the bridge is surest of.
         An action no latent produces there (forward into a wall, pickup with nothing ahead) is taken to do
         nothing, so it maps to the latent that changes the frame least.
         """
-        effects, changes, probs = self._effects(context_ids)
+        effects, changes, probs, nxt = self._effects(context_ids)
+        n, k = effects.shape
         match = effects == torch.as_tensor(actions, device=self.device)[:, None]   # IMPLAUSIBLE matches nothing
-        # among several latents with the asked effect, the one the bridge is surest of
-        asked = torch.as_tensor(actions, device=self.device).long().view(-1, 1, 1).expand(-1, probs.shape[1], 1)
-        confidence = torch.where(match, probs.gather(2, asked)[..., 0], -1.0)                   # (N, K)
-        return torch.where(match.any(1), confidence.argmax(1), changes.argmin(1))
+        clips = torch.cat([context_ids.repeat_interleave(k, 0), nxt.flatten(0, 1)[:, None]], 1)
+        consistent = self.lam.infer(clips).view(n, k) == torch.arange(k, device=self.device)
+        asked = torch.as_tensor(actions, device=self.device).long().view(-1, 1, 1).expand(-1, k, 1)
+        score = torch.where(match, consistent.float() + probs.gather(2, asked)[..., 0], -1.0)
+        return torch.where(match.any(1), score.argmax(1), changes.argmin(1))
 
     def latent_effects(self, frames, latents, context=None) -> np.ndarray:
         """The probe: effect class (0..6 = env action, 7 = no-op) of latent `latents[i]` taken in `frames[i]`."""
