@@ -8,9 +8,21 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 from genie_env.dream import DreamCore, shared_world
-from genie_env.frames import FRAME_SIZE, check_frames
+from genie_env.frames import FRAME_SIZE, check_frames, render_frame
 
 OBS_TYPES = ("rgb", "tokens")
+
+
+class RealFrames(gym.ObservationWrapper):
+    """A real MiniGrid env that observes what the dream shows: the 64x64 full-grid frame (genie_env.frames rule),
+    so a policy can move between the dream and the real env, and baselines see the same pixels."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self.observation_space = spaces.Box(0, 255, (FRAME_SIZE, FRAME_SIZE, 3), np.uint8)
+
+    def observation(self, observation):
+        return render_frame(self.env)
 
 
 def _observation_space(world, obs_type: str) -> spaces.Box:

@@ -400,6 +400,14 @@ def load_world_model(path=None, device: str = "cpu") -> WorldModel:
         _load_state(module, tensors, prefix, weights)
     if "vocab" not in tensors or tensors["vocab"].shape != (dynamics.config.vocab_size,):
         raise ValueError(f"{weights}: vocab tensor missing or not of shape ({dynamics.config.vocab_size},)")
+    vocab = tensors["vocab"]
+    if vocab.dtype != torch.int64 or vocab.min() < 0 or vocab.max() >= tokenizer.config.codebook_size:
+        raise ValueError(f"{weights}: vocab must be int64 codes in [0, {tokenizer.config.codebook_size - 1}] "
+                         f"of the tokenizer's codebook")
+    known = {"vocab", "start_frames", *(f"bridge.{k}" for k in BRIDGE_TENSORS)}
+    unknown = sorted(k for k in tensors if k not in known and not k.startswith(("tokenizer.", "lam.", "dynamics.")))
+    if unknown:
+        raise ValueError(f"{weights}: unexpected tensors {unknown[:3]}")
     bridge = None
     if meta["bridge"] is not None:
         v, classes = dynamics.config.vocab_size, len(ENV_ACTION_NAMES)
@@ -413,7 +421,10 @@ def load_world_model(path=None, device: str = "cpu") -> WorldModel:
             raise ValueError(f"{weights}: tensor bridge.observed must be int64 signature hashes")
         bridge = {**{k: tensors[f"bridge.{k}"].float() for k in ("weight", "bias", "seen")},
                   "observed": tensors["bridge.observed"], **meta["bridge"]}
-    start = tensors["start_frames"].numpy() if "start_frames" in tensors else None
+    start = tensors.get("start_frames")
+    if start is not None and (start.dtype != torch.uint8 or start.ndim != 4 or tuple(start.shape[1:]) != (64, 64, 3)):
+        raise ValueError(f"{weights}: start_frames must be uint8 (N, 64, 64, 3), got {tuple(start.shape)} {start.dtype}")
+    start = start.numpy() if start is not None else None
     world = WorldModel(tokenizer, lam, dynamics, tensors["vocab"], bridge, start, meta["info"])
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -17,10 +17,15 @@ def run(*args):
 
 def test_train_in_dream_then_run_in_real_env(tiny_world_path, tmp_path):
     out = tmp_path / "ppo"
-    run("trainers.ppo_dream", "--world", str(tiny_world_path), "--steps", "256", "--num-envs", "4", "--n-steps", "64",
-        "--checkpoint-every", "128", "--out", str(out))
+    run("trainers.ppo_dream", "--world", str(tiny_world_path), "--steps", "256", "--num-envs", "4", "--n-steps", "32",
+        "--checkpoint-every", "128", "--eval-every", "128", "--eval-episodes", "1", "--eval-env",
+        "MiniGrid-Empty-5x5-v0", "--max-episode-steps", "32", "--out", str(out))
     for name in ("policy.safetensors", "policy.json", "sb3_model.zip", "curve.json", "checkpoint.safetensors"):
         assert (out / name).is_file(), name
+    curve = json.loads((out / "curve.json").read_text())["curve"]
+    measured = [p for p in curve if "real_return" in p]
+    assert [p["step"] for p in curve] == sorted(p["step"] for p in curve) and measured[-1]["step"] == 256
+    assert len(measured) >= 2 and all(0 <= p["real_success"] <= 1 and "dream_mean_return" in p for p in measured)
     agent = Agent(out)
     frames = np.zeros((2, 64, 64, 3), np.uint8)
     actions = agent.act(frames)
@@ -31,6 +36,20 @@ def test_train_in_dream_then_run_in_real_env(tiny_world_path, tmp_path):
     result = json.loads(report.read_text())
     assert result["episodes"] == 1 and 0 <= result["success_rate"] <= 1 and result["mean_length"] >= 1
     assert "dream_mean_return" in result
+
+
+def test_real_env_baseline_is_measured_in_the_dream_too(tiny_world_path, tmp_path):
+    """The baseline acts in env actions; in the dream each is mapped to a latent by the bridge."""
+    out = tmp_path / "ppo-real"
+    run("trainers.ppo_dream", "--real-env", "MiniGrid-Empty-5x5-v0", "--world", str(tiny_world_path), "--steps", "64",
+        "--num-envs", "2", "--n-steps", "32", "--eval-every", "0", "--max-episode-steps", "16", "--out", str(out))
+    assert Agent(out).num_actions == 7
+    report = tmp_path / "agent.json"
+    run("trainers.evaluate", "agent", "--agent", str(out), "--env", "MiniGrid-Empty-5x5-v0", "--episodes", "2",
+        "--json", str(report))
+    result = json.loads(report.read_text())
+    assert result["trained_in"] == "MiniGrid-Empty-5x5-v0" and result["episodes"] == 2
+    assert np.isfinite(result["dream_mean_return"]) and 0 <= result["dream_success_rate"] <= 1
 
 
 def test_existing_run_is_not_overwritten(tiny_world_path, tmp_path):

@@ -152,20 +152,16 @@ def drop_first(prefix):
     return lambda tensors, metadata: tensors.pop(next(k for k in sorted(tensors) if k.startswith(prefix)))
 
 
-WORLD_GAPS = "world.py does not check this tensor yet (tests/test_files.py, docs/RELIABILITY.md)"
-
-
 @pytest.mark.parametrize("edit", [
     drop_first("lam."),
     drop_first("dynamics."),
     edit_tensor("vocab", lambda t: t[:-1].clone()),
     edit_tensor("bridge.weight", lambda t: t[:, :-1].clone()),
     drop_first("bridge."),
-    pytest.param(edit_tensor("start_frames", lambda t: t.float()), marks=pytest.mark.xfail(strict=True, reason=WORLD_GAPS)),
-    pytest.param(edit_tensor("start_frames", lambda t: t[:, :32].clone()), marks=pytest.mark.xfail(strict=True, reason=WORLD_GAPS)),
-    pytest.param(edit_tensor("vocab", lambda t: t + 10_000), marks=pytest.mark.xfail(strict=True, reason=WORLD_GAPS)),
-    pytest.param(lambda tensors, metadata: tensors.update(surprise=torch.zeros(3)),
-                 marks=pytest.mark.xfail(strict=True, reason=WORLD_GAPS)),
+    edit_tensor("start_frames", lambda t: t.float()),
+    edit_tensor("start_frames", lambda t: t[:, :32].clone()),
+    edit_tensor("vocab", lambda t: t + 10_000),
+    lambda tensors, metadata: tensors.update(surprise=torch.zeros(3)),
 ], ids=["no-lam", "no-dynamics", "vocab-shape", "bridge-shape", "no-bridge", "start-dtype", "start-shape",
         "vocab-range", "unknown-tensor"])
 def test_bad_world_tensors(tmp_path, tiny_world_path, edit):

@@ -167,8 +167,12 @@ def evaluate_world(args) -> dict:
     return result
 
 
-def run_real_episodes(agent, world: WorldModel | None, env_id: str, episodes: int, seed: int) -> dict:
-    """Run `agent` in the real env; a dream-trained agent's latent actions go through the world's bridge."""
+def run_real_episodes(act, world: WorldModel | None, env_id: str, episodes: int, seed: int) -> dict:
+    """Run a policy (`act`: uint8 frames (N, 64, 64, 3) -> actions (N,)) in the real env for `episodes` episodes.
+
+    With a `world`, the policy acts in latent actions and each is mapped to the env action with the same effect,
+    read by the world's bridge in the current real frame and the recent real past, as the dream would have had.
+    """
     import gymnasium as gym
     import minigrid  # noqa: F401
 
@@ -182,8 +186,8 @@ def run_real_episodes(agent, world: WorldModel | None, env_id: str, episodes: in
         recent = [render_frame(env)] * (world.context if world is not None else 1)
         while not done:
             frame = recent[-1][None]
-            action = agent.act(frame)
-            if world is not None:   # read the latent with the same recent past the dream would have had
+            action = act(frame)
+            if world is not None:
                 action = world.latent_to_env_action(frame, action, context=np.stack(recent)[None])
             _, reward, terminated, truncated, _ = env.step(int(action[0]))
             recent = [*recent[1:], render_frame(env)]
@@ -196,23 +200,34 @@ def run_real_episodes(agent, world: WorldModel | None, env_id: str, episodes: in
             "mean_length": float(np.mean(lengths)), "episodes": episodes}
 
 
-def run_dream_episodes(agent, world_name: str, episodes: int, seed: int, num_envs: int = 16) -> dict:
-    """The same agent's return inside the dream (greedy dreams), over `episodes` finished episodes."""
+def run_dream_episodes(act, world: str, episodes: int, seed: int, num_envs: int = 16, env_actions: bool = False,
+                       temperature: float = 0.0) -> dict:
+    """The same policy's mean return inside the dream of `world` over `episodes` finished episodes.
+
+    `env_actions`: the policy acts in real env actions (the real-trained baseline); each is mapped to the latent
+    that does the same in the dream's own context, through the world's bridge.
+    """
     import gymnasium as gym
 
     import genie_env  # noqa: F401
 
-    envs = gym.make_vec("GenieDream-v0", num_envs=num_envs, vectorization_mode="vector_entry_point", world=world_name)
+    envs = gym.make_vec("GenieDream-v0", num_envs=num_envs, vectorization_mode="vector_entry_point", world=world,
+                        temperature=temperature)
+    core = envs.unwrapped.core
     obs, _ = envs.reset(seed=seed)
-    totals, returns = np.zeros(num_envs), []
+    totals, returns, ends = np.zeros(num_envs), [], []
     while len(returns) < episodes:
-        obs, reward, terminated, truncated, _ = envs.step(agent.act(obs))
+        actions = act(obs)
+        if env_actions:
+            actions = core.world.latents_for(core.ids, actions).cpu().numpy()
+        obs, reward, terminated, truncated, _ = envs.step(actions)
         totals += reward
         for i in np.flatnonzero(terminated | truncated):
             returns.append(totals[i])
+            ends.append(bool(terminated[i]))
             totals[i] = 0.0
     envs.close()
-    return {"dream_mean_return": float(np.mean(returns[:episodes]))}
+    return {"dream_mean_return": float(np.mean(returns[:episodes])), "dream_success_rate": float(np.mean(ends[:episodes]))}
 
 
 def evaluate_agent(args) -> dict:
@@ -223,9 +238,9 @@ def evaluate_agent(args) -> dict:
     world = None if config["real_env"] else load_world_model(config["world"])
     result = {"agent": str(args.agent), "env": args.env, "trained_in": agent.info["trained_in"],
               "train_seconds": agent.info["train_seconds"], "timesteps": agent.info["timesteps"],
-              **run_real_episodes(agent, world, args.env, args.episodes, args.seed)}
-    if world is not None:
-        result.update(run_dream_episodes(agent, config["world"], args.episodes, args.seed))
+              **run_real_episodes(agent.act, world, args.env, args.episodes, args.seed)}
+    result.update(run_dream_episodes(agent.act, args.world or config["world"], args.episodes, args.seed,
+                                     env_actions=bool(config["real_env"])))
     return result
 
 
@@ -252,6 +267,7 @@ def main(argv=None) -> None:
     agent.add_argument("--env", default="MiniGrid-Empty-8x8-v0")
     agent.add_argument("--episodes", type=int, default=100)
     agent.add_argument("--seed", type=int, default=100_000, help="first real episode seed (training never used these)")
+    agent.add_argument("--world", default=None, help="the dream to measure its return in (default: the one it trained in)")
     agent.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     jobs = {"tokenizer": evaluate_tokenizer, "world": evaluate_world, "agent": evaluate_agent}

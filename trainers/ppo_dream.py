@@ -7,7 +7,9 @@ The dream agent acts in latent actions through the batched vector env (one forwa
 baseline acts in the 7 real actions on the same 64x64 RGB frames with the same PPO settings. Writes
 ``OUT/policy.safetensors`` + ``OUT/policy.json`` (loadable without pickle), SB3's ``sb3_model.zip``,
 ``OUT/checkpoint.safetensors`` every --checkpoint-every steps (``--resume`` continues from it), ``OUT/curve.json``
-(mean episode return against steps) and TensorBoard logs under ``OUT/tb``.
+(the learning curve: mean training return, and every --eval-every steps the greedy policy's return and success in
+the real env and in the dream) and TensorBoard logs under ``OUT/tb``. The baseline is measured in the dream too,
+its env actions mapped to latents by the world's bridge.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import numpy as np
 from genie_env.agent import make_ppo, ppo_settings, save_agent
 from genie_env.checkpoint import load_checkpoint, save_checkpoint
 from genie_env.config import parse_config
-from genie_env.io import atomic_write_json
+from genie_env.io import atomic_write_json, read_json
 
 
 @dataclass
@@ -36,6 +38,9 @@ class PPOConfig:
     temperature: float = 0.0
     max_episode_steps: int = 256
     checkpoint_every: int = 50_000
+    eval_every: int = 25_000      # measure the greedy policy in the real env and in the dream this often (0: never)
+    eval_episodes: int = 10
+    eval_env: str = "MiniGrid-Empty-8x8-v0"   # the real env a dream agent is measured in (the baseline: its own)
     out: str = "runs/ppo-dream"
     seed: int = 0
     resume: bool = False
@@ -50,24 +55,37 @@ def make_env(config: PPOConfig):
                                    temperature=config.temperature, max_episode_steps=config.max_episode_steps)
     import gymnasium as gym
     import minigrid  # noqa: F401
-    from minigrid.wrappers import ImgObsWrapper, RGBImgObsWrapper
     from stable_baselines3.common.env_util import make_vec_env
 
+    from genie_env.envs import RealFrames
+
     def real(**_):
-        env = gym.make(config.real_env, max_steps=config.max_episode_steps)
-        return ImgObsWrapper(RGBImgObsWrapper(env, tile_size=8))
+        return RealFrames(gym.make(config.real_env, max_steps=config.max_episode_steps))
 
     return make_vec_env(real, n_envs=config.num_envs, seed=config.seed)
 
 
-class Progress:
-    """SB3 callback: a tqdm bar, the learning curve, and periodic resumable checkpoints."""
+def measure(config: PPOConfig, act, world) -> dict:
+    """The greedy policy's return and success in the real env and its return in the dream, as the curve records."""
+    from trainers.evaluate import run_dream_episodes, run_real_episodes
 
-    def __init__(self, config: PPOConfig, start: int):
+    real = run_real_episodes(act, world, config.real_env or config.eval_env, config.eval_episodes, seed=100_000)
+    dream = run_dream_episodes(act, config.world, config.eval_episodes, seed=config.seed,
+                               env_actions=bool(config.real_env), temperature=config.temperature)
+    return {"real_return": real["mean_return"], "real_success": real["success_rate"], **dream}
+
+
+class Progress:
+    """SB3 callback: a tqdm bar, the learning curve, periodic measurements and resumable checkpoints."""
+
+    def __init__(self, config: PPOConfig, start: int, curve: list):
         from stable_baselines3.common.callbacks import BaseCallback
         from tqdm import tqdm
 
+        from genie_env.dream import shared_world
+
         outer = self
+        self.world = None if config.real_env else shared_world(config.world, "cpu")
 
         class Callback(BaseCallback):
             def _on_step(self) -> bool:
@@ -79,16 +97,28 @@ class Progress:
                     outer.last_checkpoint = self.num_timesteps
                     save_checkpoint(Path(config.out) / "checkpoint.safetensors", self.model.policy,
                                     self.model.policy.optimizer, self.num_timesteps, asdict(config), outer.rng)
+                    atomic_write_json(Path(config.out) / "curve.json", {"curve": outer.curve})   # resumes with it
                 return True
 
             def _on_rollout_end(self) -> None:
+                point = {"step": int(self.num_timesteps)}
                 if outer.returns:
-                    recent = float(np.mean(outer.returns[-50:]))
-                    outer.curve.append([int(self.num_timesteps), recent])
-                    outer.bar.set_postfix(ret=f"{recent:.3f}")
+                    point["train_return"] = float(np.mean(outer.returns[-50:]))
+                    outer.bar.set_postfix(ret=f"{point['train_return']:.3f}")
+                if config.eval_every and self.num_timesteps - outer.last_eval >= config.eval_every:
+                    outer.last_eval = self.num_timesteps
+                    point.update(outer.measure(lambda frames: self.model.policy.predict(frames, deterministic=True)[0]))
+                outer.curve.append(point)
+
+        def measure_timed(act) -> dict:
+            began = time.time()
+            point = measure(config, act, self.world)
+            self.eval_seconds += time.time() - began
+            return point
 
         self.bar = tqdm(total=config.steps, initial=start, unit="step", desc="ppo")
-        self.returns, self.curve, self.last_checkpoint = [], [], start
+        self.returns, self.curve, self.last_checkpoint, self.last_eval = [], curve, start, start
+        self.eval_seconds, self.measure = 0.0, measure_timed
         self.rng = np.random.default_rng(config.seed)   # checkpoints carry a numpy RNG; PPO draws from torch
         self.callback = Callback()
 
@@ -106,18 +136,26 @@ def train(config: PPOConfig) -> dict:
     env = VecMonitor(make_env(config))
     settings = ppo_settings(config.seed, config.n_steps, config.lr, config.ent_coef)
     model = make_ppo(env, settings, tensorboard_log=str(out / "tb"))
+    curve = []
     if config.resume and checkpoint.exists():   # weights, optimizer and RNG from safetensors: no unpickling
         model.num_timesteps = load_checkpoint(checkpoint, model.policy, model.policy.optimizer, None)["step"]
-    progress = Progress(config, model.num_timesteps)
+        if (out / "curve.json").exists():
+            curve = [p for p in read_json(out / "curve.json")["curve"] if p["step"] <= model.num_timesteps]
+    progress = Progress(config, model.num_timesteps, curve)
     start = time.time()
     model.learn(total_timesteps=config.steps - model.num_timesteps, callback=progress.callback,
                 reset_num_timesteps=False, progress_bar=False)
     progress.bar.close()
-    seconds = time.time() - start
+    seconds = time.time() - start - progress.eval_seconds
+    if config.eval_every and not (progress.curve and "real_return" in progress.curve[-1]
+                                  and progress.curve[-1]["step"] == model.num_timesteps):
+        act = lambda frames: model.policy.predict(frames, deterministic=True)[0]   # noqa: E731
+        progress.curve.append({"step": int(model.num_timesteps), **progress.measure(act)})
     info = {"config": asdict(config), "train_seconds": round(seconds, 1), "timesteps": int(model.num_timesteps),
+            "measure_seconds": round(progress.eval_seconds, 1),
             "trained_in": config.real_env or f"GenieDream-v0 world={config.world}"}
     save_agent(out, model, info)
-    atomic_write_json(out / "curve.json", {"steps_vs_return": progress.curve, **info})
+    atomic_write_json(out / "curve.json", {"curve": progress.curve, **info})
     env.close()
     return info
 
