@@ -48,7 +48,8 @@ class DreamCore:
         nxt, reward, end_prob = self.world.step_ids(self.ids, latents, self.temperature, self.generator)
         effect = self.world._classify(self.world._signature(self.ids[:, -1], nxt)) if self.world.bridge is not None else None
         self.ids = torch.cat([self.ids[:, 1:], nxt[:, None]], 1)
-        return reward, end_prob > 0.5, effect
+        ended = end_prob > 0.5
+        return self.world.dream_reward(reward, ended), ended, effect
 
     def frames(self) -> torch.Tensor:
         """Current frames, uint8 (N, 64, 64, 3)."""

@@ -308,6 +308,26 @@ class WorldModel:
         self.bridge = {"weight": weight.detach(), "bias": bias.detach(), "seen": seen, "observed": observed.long(),
                        "noop_action": int(np.argmax(noop_share + 1e-6 * counts)), "labels": len(actions)}
 
+    # --- rewards as the data shows them ---------------------------------------------------------------------------
+    def set_reward_rule(self, rewards, terminated) -> None:
+        """Read from real play where rewards happen: their range, and whether they come only when an episode ends
+        (MiniGrid's do). The dream then clips the reward head to that range and, if so, pays only where its
+        episode-end head fires, so an agent cannot farm the small errors of the head in states real play never
+        showed (an unclipped head summed over a 256-step dream paid 10x the real return)."""
+        rewards, terminated = np.asarray(rewards, np.float64), np.asarray(terminated, bool)
+        if rewards.shape != terminated.shape or rewards.ndim != 1 or not len(rewards):
+            raise ValueError(f"rewards and terminated must be two (S,) arrays, got {rewards.shape} and {terminated.shape}")
+        self.info["reward_rule"] = {"low": min(float(rewards.min()), 0.0), "high": max(float(rewards.max()), 0.0),
+                                    "at_end_only": bool((rewards[~terminated] == 0).all())}
+
+    def dream_reward(self, reward: torch.Tensor, ended: torch.Tensor) -> torch.Tensor:
+        """The reward head's output (N,) as the dream pays it, given the dream's episode ends (N,) bool."""
+        rule = self.info.get("reward_rule")
+        if rule is None:
+            return reward
+        reward = reward.clamp(rule["low"], rule["high"])
+        return torch.where(ended, reward, torch.zeros_like(reward)) if rule["at_end_only"] else reward
+
     def set_start_frames(self, frames, limit: int = 256) -> None:
         """Keep up to `limit` distinct real start frames for reset()."""
         frames = check_frames(frames, "frames", 4)

@@ -119,3 +119,34 @@ def test_vector_quantizer_resets_dead_codes():
         vq(data)
     used, _ = vq.usage(vq.nearest(data))
     assert used >= 12
+
+
+def test_reward_rule_read_from_real_play(tiny_world, tiny_data, tmp_path):
+    """The trained world knows MiniGrid pays only at episode ends; the dream clips and gates its reward head."""
+    from genie_env import load_world_model
+    from genie_env.dataset import Dataset
+
+    data = Dataset.load(tiny_data)
+    assert tiny_world.info["reward_rule"]["at_end_only"]                       # written by trainers.world
+    assert tiny_world.info["reward_rule"]["high"] == pytest.approx(float(data.rewards.max()))
+    tiny_world.set_reward_rule(np.array([0.0, 0.0, 0.9]), np.array([False, False, True]))
+    paid = tiny_world.dream_reward(torch.tensor([0.5, 3.0, -1.0, 0.4]), torch.tensor([False, True, True, True]))
+    assert paid.tolist() == pytest.approx([0.0, 0.9, 0.0, 0.4])
+    tiny_world.set_reward_rule(np.array([0.5, 0.0]), np.array([False, True]))   # rewards mid-episode: no gate
+    assert tiny_world.dream_reward(torch.tensor([0.3]), torch.tensor([False])).tolist() == pytest.approx([0.3])
+    tiny_world.save(tmp_path / "copy")
+    assert load_world_model(tmp_path / "copy").info["reward_rule"] == tiny_world.info["reward_rule"]
+    with pytest.raises(ValueError, match="rewards and terminated"):
+        tiny_world.set_reward_rule(np.zeros(3), np.zeros(2, bool))
+
+
+def test_dream_pays_only_at_its_episode_ends(tiny_world_path):
+    import gymnasium as gym
+
+    envs = gym.make_vec("GenieDream-v0", num_envs=8, vectorization_mode="vector_entry_point", world=str(tiny_world_path))
+    envs.reset(seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        _, reward, terminated, _, _ = envs.step(rng.integers(0, envs.single_action_space.n, 8))
+        assert (reward[~terminated] == 0).all()
+    envs.close()

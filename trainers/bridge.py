@@ -4,6 +4,7 @@
 
 Draws --labels transitions from the training episodes of --data (the same split as trainers.world) and reads
 only their true actions; all training transitions, unlabelled, show which token changes real play makes.
+Also reads the data's reward rule (range; paid only at episode ends?) that the dream applies to its reward head.
 Writes the world with its new bridge to --out (world.safetensors + world.json).
 """
 from __future__ import annotations
@@ -34,7 +35,9 @@ def main(argv=None) -> None:
     except (ValueError, FileNotFoundError) as e:
         sys.exit(f"error: {e}")
     train_eps, _ = data.split(config.val_fraction, config.seed)
-    labelled = fit_bridge_on_data(world, data, data.step_indices(train_eps), config.labels, config.seed + 2)
+    train_steps = data.step_indices(train_eps)
+    labelled = fit_bridge_on_data(world, data, train_steps, config.labels, config.seed + 2)
+    world.set_reward_rule(data.rewards[train_steps], data.terminated[train_steps])   # from the same data
     world.save(config.out, {"bridge_label_steps": labelled.tolist(), "bridge_data": config.data})
     print(f"bridge fitted on {len(labelled)} labelled transitions; world written to {config.out}")
 

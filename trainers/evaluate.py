@@ -140,12 +140,14 @@ def heads(world: WorldModel, data: Dataset, steps: np.ndarray) -> dict:
         latents = world.lam.infer(ids)
         _, reward, end_prob = world.step_ids(ids[:, :-1], latents)
     predicted, truth = end_prob.cpu().numpy() > 0.5, data.terminated[steps]
+    paid = world.dream_reward(reward, end_prob > 0.5).cpu().numpy()            # what the dream pays
     reward, true_reward = reward.cpu().numpy(), data.rewards[steps]
     tp = int((predicted & truth).sum())
     return {"end_precision": tp / max(int(predicted.sum()), 1), "end_recall": tp / max(int(truth.sum()), 1),
             "end_true": int(truth.sum()), "end_predicted": int(predicted.sum()),
             "reward_mae": float(np.abs(reward - true_reward).mean()),
-            "reward_mae_at_end": float(np.abs(reward - true_reward)[truth].mean()) if truth.any() else None}
+            "reward_mae_at_end": float(np.abs(reward - true_reward)[truth].mean()) if truth.any() else None,
+            "dream_reward_mae": float(np.abs(paid - true_reward).mean())}
 
 
 def evaluate_world(args) -> dict:

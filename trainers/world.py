@@ -209,6 +209,7 @@ def train(config: TrainWorldConfig) -> dict:
     world = WorldModel(tokenizer, lam, dynamics, vocab)
     labelled = fit_bridge_on_data(world, data, train_steps, config.bridge_labels, config.seed + 2, ids)
     world.set_start_frames(data.frames[data.frame_start[train_eps]])
+    world.set_reward_rule(data.rewards[train_steps], data.terminated[train_steps])
     metrics["train_seconds"] = time.time() - start
     world.save(out, {"training": {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
                      "config": dataclasses.asdict(config), "bridge_label_steps": labelled.tolist()})
