@@ -1,6 +1,6 @@
 """Train a PPO agent only inside the dream, then let it play the real MiniGrid through the action bridge.
 
-    python examples/train_agent_in_dream.py --steps 60000 --out runs/example-agent
+    python examples/train_agent_in_dream.py --steps 150000 --out runs/example-agent   # about 4 min on 2 cores
 
 The agent never sees the real env while it learns: it acts in the world's latent actions, in GenieDream-v0's
 batched vector env. In the real env each latent it picks is turned into the env action with the same effect by
@@ -20,7 +20,7 @@ from trainers.ppo_dream import PPOConfig, train
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--world", default="empty8")
-    parser.add_argument("--steps", type=int, default=60_000)
+    parser.add_argument("--steps", type=int, default=150_000)
     parser.add_argument("--out", default="runs/example-agent")
     parser.add_argument("--episodes", type=int, default=20, help="real episodes to play at the end")
     args = parser.parse_args()

@@ -38,10 +38,22 @@ class TileCNN(BaseFeaturesExtractor):
         return self.head(self.tiles(observations))   # SB3 passes images as float (B, 3, 64, 64) in [0, 1]
 
 
-def ppo_settings(seed: int, n_steps: int, learning_rate: float, ent_coef: float) -> dict:
+class LinearDecay:
+    """Learning rate that falls linearly to 0 over the run (SB3 passes the share of training left, 1 -> 0). It
+    follows the run's total steps, so a resumed run continues the same schedule. Without it the last updates at
+    full rate could turn a greedy policy that solved the task into one that turns in place."""
+
+    def __init__(self, start: float):
+        self.start = start
+
+    def __call__(self, remaining: float) -> float:
+        return self.start * remaining
+
+
+def ppo_settings(seed: int, n_steps: int, learning_rate: float, ent_coef: float, anneal: bool = True) -> dict:
     """The PPO hyper-parameters shared by the dream-trained agent and the real-env baseline."""
     return {"n_steps": n_steps, "batch_size": 256, "n_epochs": 4, "gamma": 0.99, "gae_lambda": 0.95,
-            "learning_rate": learning_rate, "ent_coef": ent_coef, "clip_range": 0.2, "seed": seed,
+            "learning_rate": LinearDecay(learning_rate) if anneal else learning_rate, "ent_coef": ent_coef, "clip_range": 0.2, "seed": seed,
             "policy_kwargs": {"features_extractor_class": TileCNN, "normalize_images": True}}
 
 

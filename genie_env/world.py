@@ -207,7 +207,7 @@ class WorldModel:
         # 180 degrees at once) is a latent used where training never used it (the LAM names a blocked move
         # "no-op", so the dynamics never learned that walls stop the move latent): the real env would not do
         # that, so such a latent stands for no action there and is never the one that "changes the least".
-        plausible = (changes == 0) | torch.isin(self._hash(signatures), self.bridge["observed"])
+        plausible = self.plausible(signatures)
         effects = torch.where(plausible, self._classify(signatures), IMPLAUSIBLE)
         changes = torch.where(plausible, changes, changes.new_tensor(torch.iinfo(changes.dtype).max))
         probs = torch.softmax(signatures @ self.bridge["weight"] + self.bridge["bias"], -1).view(n, k, -1)
@@ -260,6 +260,10 @@ class WorldModel:
         """Name of each latent action's effect from one frame, e.g. ['left', 'forward', ..., 'no-op']."""
         effects = self._effects(self._context_for(check_frames(frame, "frame", 3)[None], None))[0][0]
         return [EFFECT_NAMES[int(e)] if e != IMPLAUSIBLE else "impossible here" for e in effects]
+
+    def plausible(self, signatures: torch.Tensor) -> torch.Tensor:
+        """(N, V * V) change signatures -> (N,) bool: no change, or a change that real play showed."""
+        return (signatures.sum(1) == 0) | torch.isin(self._hash(signatures), self.bridge["observed"])
 
     def _hash(self, signatures: torch.Tensor) -> torch.Tensor:
         """(N, V * V) 0/1 signatures -> (N,) int64 hashes (fixed random weights: equal signatures, equal hashes)."""

@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,6 +27,10 @@ def test_train_in_dream_then_run_in_real_env(tiny_world_path, tmp_path):
     measured = [p for p in curve if "real_return" in p]
     assert [p["step"] for p in curve] == sorted(p["step"] for p in curve) and measured[-1]["step"] == 256
     assert len(measured) >= 2 and all(0 <= p["real_success"] <= 1 and "dream_mean_return" in p for p in measured)
+    png = tmp_path / "curves.png"
+    subprocess.run([sys.executable, "examples/plot_learning_curves.py", str(out), "--png", str(png)], check=True,
+                   cwd=Path(__file__).resolve().parents[1], capture_output=True)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     agent = Agent(out)
     frames = np.zeros((2, 64, 64, 3), np.uint8)
     actions = agent.act(frames)

@@ -56,3 +56,10 @@ def test_dream_speed_benchmark(tiny_world_path, tmp_path):
                         ("GenieDream-v0 vector", 4)]
     assert all(r["env_steps_per_s"] > 0 and r["peak_rss_mb"] > 0 for r in result["results"])
     assert sum(line.startswith("| ") for line in out.splitlines()) == 1 + len(result["results"])   # header + rows
+
+
+def test_train_agent_in_dream_example(tiny_world_path, tmp_path):
+    out = run("examples/train_agent_in_dream.py", "--world", tiny_world_path, "--steps", "64", "--episodes", "1",
+              "--out", tmp_path / "agent")
+    assert "trained 2048 steps in the dream" in out and "real MiniGrid-Empty-8x8-v0: success" in out
+    assert (tmp_path / "agent" / "policy.safetensors").is_file()

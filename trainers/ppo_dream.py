@@ -34,6 +34,7 @@ class PPOConfig:
     num_envs: int = 16
     n_steps: int = 128            # rollout length per env between updates
     lr: float = 5e-4
+    anneal_lr: bool = True        # lr falls linearly to 0 over --steps
     ent_coef: float = 0.01
     temperature: float = 0.0
     max_episode_steps: int = 256
@@ -134,7 +135,7 @@ def train(config: PPOConfig) -> dict:
         raise ValueError(f"{out} already holds a training run; pass --resume to continue it or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     env = VecMonitor(make_env(config))
-    settings = ppo_settings(config.seed, config.n_steps, config.lr, config.ent_coef)
+    settings = ppo_settings(config.seed, config.n_steps, config.lr, config.ent_coef, config.anneal_lr)
     model = make_ppo(env, settings, tensorboard_log=str(out / "tb"))
     curve = []
     if config.resume and checkpoint.exists():   # weights, optimizer and RNG from safetensors: no unpickling
