@@ -267,8 +267,11 @@ class WorldModel:
 
     def _hash(self, signatures: torch.Tensor) -> torch.Tensor:
         """(N, V * V) 0/1 signatures -> (N,) int64 hashes (fixed random weights: equal signatures, equal hashes)."""
-        weights = torch.randint(0, 2**HASH_BITS, (signatures.shape[1],), generator=torch.Generator().manual_seed(0))
-        return signatures.long() @ weights.to(signatures.device)
+        weights = getattr(self, "_hash_weights", None)
+        if weights is None or weights.device != signatures.device or len(weights) != signatures.shape[1]:
+            weights = torch.randint(0, 2**HASH_BITS, (signatures.shape[1],), generator=torch.Generator().manual_seed(0))
+            self._hash_weights = weights = weights.to(signatures.device)
+        return signatures.long() @ weights
 
     def observed_changes(self, before: torch.Tensor, after: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
         """Sorted unique hashes (S,) of the change signatures of real transitions ids `before` -> `after` (N, 16, 16).
