@@ -150,3 +150,29 @@ def test_dream_pays_only_at_its_episode_ends(tiny_world_path):
         _, reward, terminated, _, _ = envs.step(rng.integers(0, envs.single_action_space.n, 8))
         assert (reward[~terminated] == 0).all()
     envs.close()
+
+
+def test_dream_holds_still_where_real_play_showed_no_such_change(tiny_world_path, tiny_data):
+    """A dreamed change no real transition showed (walking through a wall) does nothing: frame, reward, end."""
+    from genie_env import load_world_model
+    from genie_env.dream import DreamCore
+
+    start = frames_of(tiny_data, 1)
+    moved = []
+    for observed in (None, torch.zeros(0, dtype=torch.long)):      # no bridge (no guard), then no change ever seen
+        world = load_world_model(tiny_world_path)
+        if observed is None:
+            world.bridge = None
+        else:
+            world.bridge["observed"] = observed
+        core = DreamCore(world, 4, temperature=1.0)
+        core.seed(0)
+        core.reset(np.arange(4), np.repeat(start, 4, 0))
+        first, changed = core.frames().clone(), False
+        for _ in range(10):
+            reward, ended, _ = core.step(torch.arange(4) % world.num_actions)
+            changed |= bool((core.frames() != first).any())
+            if observed is not None:
+                assert not ended.any() and (reward == 0).all()
+        moved.append(changed)
+    assert moved == [True, False]
