@@ -53,7 +53,8 @@ class LinearDecay:
 def ppo_settings(seed: int, n_steps: int, learning_rate: float, ent_coef: float, anneal: bool = True) -> dict:
     """The PPO hyper-parameters shared by the dream-trained agent and the real-env baseline."""
     return {"n_steps": n_steps, "batch_size": 256, "n_epochs": 4, "gamma": 0.99, "gae_lambda": 0.95,
-            "learning_rate": LinearDecay(learning_rate) if anneal else learning_rate, "ent_coef": ent_coef, "clip_range": 0.2, "seed": seed,
+            "learning_rate": LinearDecay(learning_rate) if anneal else learning_rate, "ent_coef": ent_coef,
+            "clip_range": 0.2, "seed": seed,
             "policy_kwargs": {"features_extractor_class": TileCNN, "normalize_images": True}}
 
 

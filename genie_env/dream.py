@@ -44,24 +44,10 @@ class DreamCore:
         self.ids[torch.as_tensor(index, device=self.ids.device)] = self.world.context_ids(frames[:, None])
 
     def step(self, latents: torch.Tensor):
-        """latents (N,) -> (reward (N,), ended (N,) bool, effect class (N,) of what each latent did).
-
-        With a bridge, a dreamed change that no real transition showed (the agent walking into a wall and
-        vanishing: the LAM names a blocked move "no-op", so the dynamics model never learned that walls stop
-        it) is taken to do nothing, as the real env would: the frame stays, no reward, no episode end. Without
-        this, an agent trained in the dream learns to walk through walls to teleport to the goal.
-        """
-        last = self.ids[:, -1]
-        nxt, reward, end_prob = self.world.step_ids(self.ids, latents, self.temperature, self.generator)
-        ended, effect = end_prob > 0.5, None
-        if self.world.bridge is not None:
-            signatures = self.world._signature(last, nxt)
-            real = self.world.plausible(signatures)
-            nxt = torch.where(real[:, None, None], nxt, last)
-            effect = torch.where(real, self.world._classify(signatures), torch.full_like(latents, NOOP))
-            ended, reward = ended & real, torch.where(real, reward, torch.zeros_like(reward))
+        """latents (N,) -> (reward (N,), ended (N,) bool, effect class (N,) of what each latent did)."""
+        nxt, reward, ended, effect = self.world.dream_step(self.ids, latents, self.temperature, self.generator)
         self.ids = torch.cat([self.ids[:, 1:], nxt[:, None]], 1)
-        return self.world.dream_reward(reward, ended), ended, effect
+        return reward, ended, effect
 
     def frames(self) -> torch.Tensor:
         """Current frames, uint8 (N, 64, 64, 3)."""

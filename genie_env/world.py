@@ -327,6 +327,27 @@ class WorldModel:
         self.info["reward_rule"] = {"low": min(float(rewards.min()), 0.0), "high": max(float(rewards.max()), 0.0),
                                     "at_end_only": bool((rewards[~terminated] == 0).all())}
 
+    def dream_step(self, context_ids: torch.Tensor, latents: torch.Tensor, temperature: float = 0.0,
+                   generator: torch.Generator | None = None) -> tuple:
+        """One step as the env dreams it: context ids (N, W, 16, 16), latents (N,) -> next ids (N, 16, 16),
+        reward (N,), episode ended (N,) bool, effect class (N,) of each latent (None without a bridge).
+
+        With a bridge, a dreamed change that no real transition showed (the agent walking into a wall and
+        vanishing: the LAM names a blocked move "no-op", so the dynamics model never learned that walls stop
+        it) is taken to do nothing, as the real env would: the frame stays, no reward, no episode end. Without
+        this, an agent trained in the dream learns to walk through walls to teleport to the goal.
+        """
+        last = context_ids[:, -1]
+        nxt, reward, end_prob = self.step_ids(context_ids, latents, temperature, generator)
+        ended, effect = end_prob > 0.5, None
+        if self.bridge is not None:
+            signatures = self._signature(last, nxt)
+            real = self.plausible(signatures)
+            nxt = torch.where(real[:, None, None], nxt, last)
+            effect = torch.where(real, self._classify(signatures), torch.full_like(latents, NOOP))
+            ended, reward = ended & real, torch.where(real, reward, torch.zeros_like(reward))
+        return nxt, self.dream_reward(reward, ended), ended, effect
+
     def dream_reward(self, reward: torch.Tensor, ended: torch.Tensor) -> torch.Tensor:
         """The reward head's output (N,) as the dream pays it, given the dream's episode ends (N,) bool."""
         rule = self.info.get("reward_rule")

@@ -86,7 +86,7 @@ class Progress:
         from genie_env.dream import shared_world
 
         outer = self
-        self.world = None if config.real_env else shared_world(config.world, "cpu")
+        self.world = None if config.real_env else shared_world(config.world, "auto")   # the training env's copy
 
         class Callback(BaseCallback):
             def _on_step(self) -> bool:
