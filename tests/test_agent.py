@@ -57,6 +57,14 @@ def test_real_env_baseline_is_measured_in_the_dream_too(tiny_world_path, tmp_pat
     assert np.isfinite(result["dream_mean_return"]) and 0 <= result["dream_success_rate"] <= 1
 
 
+def test_unknown_eval_env_is_refused_before_training(tiny_world_path, tmp_path):
+    out = tmp_path / "ppo"
+    result = subprocess.run([sys.executable, "-m", "trainers.ppo_dream", "--world", str(tiny_world_path), "--steps", "64",
+                             "--eval-env", "MiniGrid-Nope-v0", "--out", str(out)], capture_output=True, text=True)
+    assert result.returncode != 0 and "unknown --eval-env 'MiniGrid-Nope-v0'" in result.stderr
+    assert not out.exists()
+
+
 def test_existing_run_is_not_overwritten(tiny_world_path, tmp_path):
     out = tmp_path / "ppo"
     args = ("trainers.ppo_dream", "--world", str(tiny_world_path), "--steps", "64", "--num-envs", "2", "--n-steps", "32",

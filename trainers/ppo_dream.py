@@ -133,6 +133,12 @@ def train(config: PPOConfig) -> dict:
         raise ValueError(f"{out} already holds a trained agent; choose another --out")
     if checkpoint.exists() and not config.resume:
         raise ValueError(f"{out} already holds a training run; pass --resume to continue it or choose another --out")
+    if config.eval_every and not config.real_env:   # known before training, not at the first measurement
+        import gymnasium as gym
+        import minigrid  # noqa: F401
+
+        if config.eval_env not in gym.registry:
+            raise ValueError(f"unknown --eval-env {config.eval_env!r}; MiniGrid ids look like 'MiniGrid-Empty-8x8-v0'")
     out.mkdir(parents=True, exist_ok=True)
     env = VecMonitor(make_env(config))
     settings = ppo_settings(config.seed, config.n_steps, config.lr, config.ent_coef, config.anneal_lr)
