@@ -271,7 +271,8 @@ class WorldModel:
         if weights is None or weights.device != signatures.device or len(weights) != signatures.shape[1]:
             weights = torch.randint(0, 2**HASH_BITS, (signatures.shape[1],), generator=torch.Generator().manual_seed(0))
             self._hash_weights = weights = weights.to(signatures.device)
-        return signatures.long() @ weights
+        # elementwise product and sum: an int64 matmul has no CUDA kernel (addmv_impl_cuda for Long, issue 11)
+        return (signatures.long() * weights).sum(1)
 
     def observed_changes(self, before: torch.Tensor, after: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
         """Sorted unique hashes (S,) of the change signatures of real transitions ids `before` -> `after` (N, 16, 16).
