@@ -4,6 +4,12 @@ Tokens are grouped 2x2 into 64 positions (one MiniGrid tile each) and the W cont
 concatenated into one vector, so attention runs over 65 positions (the action token first, as Jasmine found
 prepending beats adding) whatever W is. One forward pass decodes all 256 tokens of the next frame: the step is
 cheap enough to dream on a CPU.
+
+The next frame is predicted tile by tile (issue 10): a 2x2 group of tokens is one MiniGrid tile, and the output
+at each position is a categorical over the tile patterns the training data shows (`tile_table`), not four
+independent tokens, so every dreamed tile is one the game draws (independent tokens let a sprite come out half
+one tile and half another). The input still embeds tokens one by one, so a prompt with a tile never seen still
+reads; for the copy path it counts as the known tile it is closest to.
 """
 from __future__ import annotations
 
@@ -21,7 +27,8 @@ from genie_env.nn import Block
 @dataclass
 class DynamicsConfig:
     vocab_size: int = 64
-    context: int = 4
+    num_tiles: int = 64           # tile patterns (2x2 token groups) the training data shows
+    context: int = 1
     group: int = 2
     grid: int = 16
     token_dim: int = 16
@@ -35,7 +42,7 @@ class DynamicsConfig:
 
 @dataclass
 class DynamicsOutput:
-    logits: torch.Tensor       # (B, 16, 16, V)
+    logits: torch.Tensor       # (B, 8, 8, num_tiles) over tile patterns
     reward: torch.Tensor       # (B,)
     end_logit: torch.Tensor    # (B,) logit of "the episode ends with this step"
 
@@ -51,12 +58,45 @@ class Dynamics(nn.Module):
         self.position = nn.Parameter(torch.zeros(1, positions + 1, c.dim))
         self.blocks = nn.ModuleList(Block(c.dim, c.heads) for _ in range(c.layers))
         self.norm = nn.LayerNorm(c.dim)
-        self.to_logits = nn.Linear(c.dim, c.group**2 * c.vocab_size)
+        self.to_logits = nn.Linear(c.dim, c.num_tiles)
         self.to_heads = nn.Linear(c.dim, 2)
-        # A copy path: most tokens do not change between frames, so the current token gets a learned logit bonus
+        # A copy path: most tiles do not change between frames, so the current tile gets a learned logit bonus
         # and the transformer only has to learn what changes (the pointer idea of See et al. 2017).
         self.copy_bonus = nn.Parameter(torch.tensor(4.0))
+        # tile_table[t] = the g*g token ids of tile pattern t (row-major); set from data by `set_tiles`
+        self.register_buffer("tile_table", torch.zeros(c.num_tiles, c.group**2, dtype=torch.long))
         nn.init.normal_(self.position, std=0.02)
+
+    def set_tiles(self, table: torch.Tensor) -> None:
+        """Tile patterns (num_tiles, g*g) of token ids, e.g. from `tile_patterns` over the training frames."""
+        if tuple(table.shape) != tuple(self.tile_table.shape):
+            raise ValueError(f"tile table must have shape {tuple(self.tile_table.shape)}, got {tuple(table.shape)}")
+        self.tile_table.copy_(table)
+
+    def to_tiles(self, ids: torch.Tensor, exact: bool = False) -> torch.Tensor:
+        """Token ids (..., 16, 16) -> tile ids (..., 8, 8): each 2x2 group's pattern, or the nearest known one
+        (fewest differing tokens) for a group never seen in training. `exact`: unseen groups raise instead."""
+        g, v = self.config.group, self.config.vocab_size
+        groups = rearrange(ids, "... (h g1) (w g2) -> ... h w (g1 g2)", g1=g, g2=g)
+        flat = groups.reshape(-1, g * g)
+        # exact matches by key (the table is sorted, so its keys are too); the nearest pattern only for misses
+        powers = v ** torch.arange(g * g - 1, -1, -1, device=ids.device)
+        table_keys = (self.tile_table * powers).sum(1)
+        keys = (flat * powers).sum(1)
+        tiles = torch.searchsorted(table_keys, keys).clamp(max=len(table_keys) - 1)
+        missing = torch.nonzero(table_keys[tiles] != keys).flatten()
+        if len(missing):
+            if exact:
+                raise ValueError("token ids hold a tile pattern that is not in the tile table")
+            for start in range(0, len(missing), 4096):        # (chunk, num_tiles, g*g) comparisons stay small
+                chunk = missing[start : start + 4096]
+                tiles[chunk] = (flat[chunk, None, :] != self.tile_table[None]).sum(-1).argmin(1)
+        return tiles.view(groups.shape[:-1])
+
+    def from_tiles(self, tiles: torch.Tensor) -> torch.Tensor:
+        """Tile ids (..., 8, 8) -> token ids (..., 16, 16)."""
+        g = self.config.group
+        return rearrange(self.tile_table[tiles], "... h w (g1 g2) -> ... (h g1) (w g2)", g1=g, g2=g)
 
     def forward(self, context: torch.Tensor, action: torch.Tensor) -> DynamicsOutput:
         """context tokens (B, W, 16, 16), action vectors (B, latent_dim) -> next-frame logits and heads."""
@@ -66,24 +106,25 @@ class Dynamics(nn.Module):
         for block in self.blocks:
             x = block(x)
         x = self.norm(x)
-        logits = rearrange(self.to_logits(x[:, 1:]), "b (h w) (g1 g2 v) -> b (h g1) (w g2) v",
-                           h=c.grid // c.group, g1=c.group, g2=c.group)
-        logits = logits.scatter_add(-1, context[:, -1, ..., None], self.copy_bonus.expand(*context.shape[:1], *context.shape[2:], 1))
+        logits = rearrange(self.to_logits(x[:, 1:]), "b (h w) t -> b h w t", h=c.grid // c.group)  # (B, 8, 8, T)
+        current = self.to_tiles(context[:, -1])[..., None]                                       # (B, 8, 8, 1)
+        logits = logits.scatter_add(-1, current, self.copy_bonus.expand(current.shape).to(logits.dtype))
         heads = self.to_heads(x[:, 0])
         return DynamicsOutput(logits, heads[:, 0], heads[:, 1])
 
     def loss(self, out: DynamicsOutput, context: torch.Tensor, target: torch.Tensor, reward: torch.Tensor,
              ended: torch.Tensor) -> tuple[torch.Tensor, dict]:
         """target tokens (B, 16, 16); reward (B,) float; ended (B,) bool."""
-        changed = target != context[:, -1]
-        weight = 1.0 + self.config.changed_weight * changed.float()
-        # summed over a frame's tokens (nats per frame), so the few tokens an action changes outweigh the
-        # latent's entropy terms; averaged per token, the entropy terms won and left/right merged into one code
-        token_loss = (F.cross_entropy(out.logits.permute(0, 3, 1, 2), target, reduction="none") * weight).flatten(1).sum(1).mean()
+        target_tiles = self.to_tiles(target)
+        weight = 1.0 + self.config.changed_weight * (target_tiles != self.to_tiles(context[:, -1])).float()
+        # summed over a frame's tiles (nats per frame), so the few tiles an action changes outweigh the latent's
+        # entropy terms; averaged per tile, the entropy terms won and left/right merged into one code
+        token_loss = (F.cross_entropy(out.logits.permute(0, 3, 1, 2), target_tiles, reduction="none") * weight).flatten(1).sum(1).mean()
         reward_loss = F.mse_loss(out.reward, reward)
         end_loss = F.binary_cross_entropy_with_logits(out.end_logit, ended.float())
         with torch.no_grad():
-            predicted = out.logits.argmax(-1)
+            changed = target != context[:, -1]
+            predicted = self.from_tiles(out.logits.argmax(-1))
             exact = (predicted == target).flatten(1).all(1).float()
             frame_exact = exact.mean()
             moved = changed.flatten(1).any(1)
@@ -100,8 +141,14 @@ class Dynamics(nn.Module):
         """One dream step: (next tokens (B, 16, 16), reward (B,), end probability (B,))."""
         out = self.forward(context, action)
         if temperature <= 0:
-            tokens = out.logits.argmax(-1)
+            tiles = out.logits.argmax(-1)
         else:
             probs = torch.softmax(out.logits.float() / temperature, -1)
-            tokens = torch.multinomial(probs.view(-1, probs.shape[-1]), 1, generator=generator).view(probs.shape[:-1])
-        return tokens, out.reward, torch.sigmoid(out.end_logit)
+            tiles = torch.multinomial(probs.view(-1, probs.shape[-1]), 1, generator=generator).view(probs.shape[:-1])
+        return self.from_tiles(tiles), out.reward, torch.sigmoid(out.end_logit)
+
+
+def tile_patterns(ids: torch.Tensor, group: int = 2) -> torch.Tensor:
+    """Token ids (F, 16, 16) -> the distinct tile patterns (T, group * group) they hold, sorted."""
+    groups = rearrange(ids, "f (h g1) (w g2) -> (f h w) (g1 g2)", g1=group, g2=group)
+    return torch.unique(groups, dim=0)

@@ -20,8 +20,8 @@ from genie_env.nn import BinaryQuantizer, Block, Quantized, VectorQuantizer
 @dataclass
 class LatentActionConfig:
     vocab_size: int = 64          # tokens are compact ids of the tokenizer codes the data uses
-    num_actions: int = 8          # K
-    context: int = 4              # W past frames (the frame at t included)
+    num_actions: int = 7          # K
+    context: int = 1              # W past frames (the frame at t included)
     group: int = 2                # a position is a group x group block of tokens (one 8x8-pixel MiniGrid tile)
     grid: int = 16
     token_dim: int = 16
@@ -79,7 +79,12 @@ class LatentActionModel(nn.Module):
             x = block(x)
         return self.to_latent(self.norm(x[:, 0]))
 
-    def forward(self, tokens: torch.Tensor) -> Quantized:
+    def forward(self, tokens: torch.Tensor, labels: torch.Tensor | None = None) -> Quantized:
+        """`labels` (B,): the code a labelled transition must take (its env action), -1 where unlabelled (VQ only)."""
+        if labels is not None and self.config.bottleneck != "vq":
+            raise ValueError("labelled latent actions need the 'vq' bottleneck")
+        if labels is not None:
+            return self.quantizer(self.encode(tokens), labels)
         return self.quantizer(self.encode(tokens))
 
     @torch.no_grad()

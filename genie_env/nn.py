@@ -13,6 +13,7 @@ class Quantized:
     vectors: torch.Tensor      # (..., D) quantized, with straight-through gradients to the input
     indices: torch.Tensor      # (...,) int64 code per vector
     commitment: torch.Tensor   # scalar loss pulling the encoder towards its codes
+    supervised: torch.Tensor | None = None   # cross-entropy of the code choice on the rows that have a target
 
 
 class VectorQuantizer(nn.Module):
@@ -32,19 +33,34 @@ class VectorQuantizer(nn.Module):
         self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))
 
     def nearest(self, flat: torch.Tensor) -> torch.Tensor:
-        distances = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ self.codebook.t() + self.codebook.pow(2).sum(1)[None]
-        return distances.argmin(1)
+        return self.distances(flat).argmin(1)
 
-    def forward(self, z: torch.Tensor) -> Quantized:
+    def distances(self, flat: torch.Tensor) -> torch.Tensor:
+        """(N, D) -> squared distances (N, K) to every code."""
+        return flat.pow(2).sum(1, keepdim=True) - 2 * flat @ self.codebook.t() + self.codebook.pow(2).sum(1)[None]
+
+    def forward(self, z: torch.Tensor, targets: torch.Tensor | None = None) -> Quantized:
+        """z (N, D); `targets` (N,): a code each row must take, or -1 for rows free to take the nearest.
+
+        Rows with a target take that code (in the output and in the EMA update) and add a cross-entropy over
+        negative distances that pulls the encoder's vector towards it: a few labels anchor what each code means.
+        """
         flat = z.reshape(-1, self.dim).float()
         if self.training and not self.initialized:
             self._initialize(flat.detach())
-        indices = self.nearest(flat)
+        distances = self.distances(flat)
+        indices = distances.argmin(1)
+        supervised = None
+        if targets is not None:
+            targets = targets.reshape(-1)
+            labelled = targets >= 0
+            indices = torch.where(labelled, targets, indices)
+            supervised = F.cross_entropy(-distances, targets, ignore_index=-1) if bool(labelled.any()) else flat.sum() * 0
         if self.training:
             self._update(flat.detach(), indices)
         quantized = self.codebook[indices].view_as(z)
         commitment = self.beta * F.mse_loss(z, quantized.detach())
-        return Quantized(z + (quantized - z).detach(), indices.view(z.shape[:-1]), commitment)
+        return Quantized(z + (quantized - z).detach(), indices.view(z.shape[:-1]), commitment, supervised)
 
     @torch.no_grad()
     def _initialize(self, flat: torch.Tensor) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from einops import rearrange
 
-from genie_env.checkpoint import config_from_dict
+from genie_env.checkpoint import build_model, check_value, config_from_dict
 from genie_env.dynamics import Dynamics, DynamicsConfig
 from genie_env.frames import check_frames
 from genie_env.io import atomic_write_json, load_tensors, read_json, save_tensors
@@ -22,7 +22,7 @@ from genie_env.latent_action import LatentActionConfig, LatentActionModel
 from genie_env.tokenizer import Tokenizer, TokenizerConfig
 from genie_env.vocab import build_vocab
 
-WORLD_FORMAT_VERSION = 1
+WORLD_FORMAT_VERSION = 2            # 2: tile-level dynamics (a tile table), latents anchored to env actions
 WORLDS_DIR = Path(__file__).parent / "worlds"
 DEFAULT_WORLD = "empty8"
 ENV_ACTION_NAMES = ("left", "right", "forward", "pickup", "drop", "toggle", "done")
@@ -384,12 +384,16 @@ class WorldModel:
         atomic_write_json(folder / "world.json", meta)
 
 
-def fit_bridge_on_data(world: WorldModel, data, steps: np.ndarray, labels: int, seed: int,
+def label_steps(steps: np.ndarray, labels: int, seed: int) -> np.ndarray:
+    """The `labels` steps (of `steps`) whose true actions may be read: the same draw in every trainer."""
+    return np.random.default_rng(seed).choice(steps, min(labels, len(steps)), replace=False)
+
+
+def fit_bridge_on_data(world: WorldModel, data, steps: np.ndarray, labelled: np.ndarray,
                        ids: np.ndarray | None = None) -> np.ndarray:
-    """Fit `world`'s bridge on `labels` transitions drawn from `steps` of a Dataset (their true actions are the
-    only labels read); all of `steps`, unlabelled, show which token changes real play makes. `ids`: the
-    dataset's frames as compact ids (F, 16, 16), if already encoded. Returns the labelled steps."""
-    labelled = np.random.default_rng(seed).choice(steps, min(labels, len(steps)), replace=False)
+    """Fit `world`'s bridge on the `labelled` steps of a Dataset (their true actions are the only labels read);
+    all of `steps`, unlabelled, show which token changes real play makes. `ids`: the dataset's frames as
+    compact ids (F, 16, 16), if already encoded. Returns the labelled steps."""
     if ids is None:
         ids = torch.cat([world.frames_to_ids(data.frames[i : i + 4096]) for i in range(0, len(data.frames), 4096)]).cpu().numpy()
     ids_now, ids_next = (torch.from_numpy(ids[data.step_frame[steps] + k]).long().to(world.device) for k in (0, 1))
@@ -399,11 +403,15 @@ def fit_bridge_on_data(world: WorldModel, data, steps: np.ndarray, labels: int, 
 
 
 def resolve_world_path(path=None) -> Path:
-    """A shipped world's name (e.g. 'empty8'), a world folder, or its world.safetensors file -> the folder."""
+    """A shipped world's name (e.g. 'empty8'), a world folder, or its world.safetensors file -> the folder.
+
+    A bare name (no path separator) that names a shipped world is the shipped world, whatever the current folder
+    holds; reach a local folder of that name as './empty8'. None is the shipped default (issue 12).
+    """
     if path is None:
         path = DEFAULT_WORLD
     candidate = Path(path)
-    if not candidate.exists() and (WORLDS_DIR / str(path)).is_dir():
+    if _is_shipped_name(path):
         candidate = WORLDS_DIR / str(path)
     if candidate.is_file():
         candidate = candidate.parent
@@ -412,6 +420,53 @@ def resolve_world_path(path=None) -> Path:
         raise FileNotFoundError(f"no world at {path!r}: expected a folder with world.json and world.safetensors, "
                                 f"or a shipped world name {shipped}")
     return candidate
+
+
+def _is_shipped_name(path) -> bool:
+    name = str(path)
+    return (isinstance(path, str) and name not in ("", ".", "..") and "/" not in name and "\\" not in name
+            and (WORLDS_DIR / name / "world.json").is_file())
+
+
+def _world_configs(meta: dict, source) -> tuple:
+    """The three model configs of world.json, and its bridge and info sections, checked before any model is built
+    (issue 12): each value's type and range, and that the models fit together; errors name the file and the key."""
+    tokenizer = config_from_dict(TokenizerConfig, meta["tokenizer"], source)
+    lam = config_from_dict(LatentActionConfig, meta["latent_action"], source)
+    dynamics = config_from_dict(DynamicsConfig, meta["dynamics"], source)
+    pairs = {"vocab_size": (lam.vocab_size, dynamics.vocab_size), "context": (lam.context, dynamics.context),
+             "group": (lam.group, dynamics.group), "grid": (lam.grid, dynamics.grid),
+             "latent_dim": (lam.latent_dim, dynamics.latent_dim)}
+    for key, (lam_value, dynamics_value) in pairs.items():
+        if lam_value != dynamics_value:
+            raise ValueError(f"{source}: latent_action.{key} ({lam_value}) and dynamics.{key} ({dynamics_value}) differ")
+    if dynamics.vocab_size > tokenizer.codebook_size:
+        raise ValueError(f"{source}: dynamics.vocab_size {dynamics.vocab_size} exceeds tokenizer.codebook_size "
+                         f"{tokenizer.codebook_size}")
+    if lam.bottleneck == "binary" and (lam.num_actions < 2 or lam.num_actions & (lam.num_actions - 1)):
+        raise ValueError(f"{source}: latent_action.num_actions must be a power of two >= 2 with a binary bottleneck")
+    bridge = meta["bridge"]
+    if bridge is not None:
+        if not isinstance(bridge, dict) or set(bridge) != {"noop_action", "labels"}:
+            raise ValueError(f"{source}: bridge must be null or an object with keys 'labels' and 'noop_action'")
+        check_value(bridge["noop_action"], f"{source}: bridge.noop_action", int, 0, len(ENV_ACTION_NAMES) - 1)
+        check_value(bridge["labels"], f"{source}: bridge.labels", int, 1, 2**62)
+    _check_info(meta["info"], source)
+    return tokenizer, lam, dynamics
+
+
+def _check_info(info, source) -> None:
+    """world.json's info: an object whose reward rule, which the dream pays by, is present and sound. Without one
+    the dream would pay its raw reward head at every step; with low > high, every step (issue 12)."""
+    if not isinstance(info, dict):
+        raise ValueError(f"{source}: info must be a JSON object (it holds the reward rule), got {info!r}")
+    rule = info.get("reward_rule")
+    if not isinstance(rule, dict) or set(rule) != {"low", "high", "at_end_only"}:
+        raise ValueError(f"{source}: info.reward_rule must be an object with keys 'at_end_only', 'high' and 'low'; "
+                         f"refit it with trainers.bridge")
+    low = check_value(rule["low"], f"{source}: info.reward_rule.low", float)
+    check_value(rule["high"], f"{source}: info.reward_rule.high", float, low)
+    check_value(rule["at_end_only"], f"{source}: info.reward_rule.at_end_only", bool)
 
 
 def _load_state(module: torch.nn.Module, tensors: dict, prefix: str, source) -> None:
@@ -434,15 +489,18 @@ def load_world_model(path=None, device: str = "cpu") -> WorldModel:
     source = folder / "world.json"
     if meta.get("format") != "genie-world":
         raise ValueError(f"{source}: not a GenieDream world (format {meta.get('format')!r})")
+    if isinstance(meta.get("version"), int) and meta["version"] < WORLD_FORMAT_VERSION:
+        raise ValueError(f"{source}: world format version {meta['version']} predates this library's tile-level "
+                         f"dynamics (version {WORLD_FORMAT_VERSION}); retrain it with python -m trainers.pipeline")
     if not isinstance(meta.get("version"), int) or meta["version"] > WORLD_FORMAT_VERSION:
         raise ValueError(f"{source}: world format version {meta.get('version')!r} is newer than this library reads "
                          f"({WORLD_FORMAT_VERSION}); upgrade genie-dream")
     for key in ("tokenizer", "latent_action", "dynamics", "bridge", "info"):
         if key not in meta:
             raise ValueError(f"{source}: missing key {key!r}")
-    tokenizer = Tokenizer(config_from_dict(TokenizerConfig, meta["tokenizer"], source))
-    lam = LatentActionModel(config_from_dict(LatentActionConfig, meta["latent_action"], source))
-    dynamics = Dynamics(config_from_dict(DynamicsConfig, meta["dynamics"], source))
+    configs = _world_configs(meta, source)
+    tokenizer, lam, dynamics = (build_model(cls, config, source) for cls, config in
+                                zip((Tokenizer, LatentActionModel, Dynamics), configs))
     tensors, _ = load_tensors(folder / "world.safetensors")
     weights = folder / "world.safetensors"
     for module, prefix in ((tokenizer, "tokenizer"), (lam, "lam"), (dynamics, "dynamics")):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from genie_env.config import parse_config
 from genie_env.dataset import Dataset
-from genie_env.world import fit_bridge_on_data, load_world_model
+from genie_env.world import fit_bridge_on_data, label_steps, load_world_model
 
 
 @dataclass
@@ -36,7 +36,7 @@ def main(argv=None) -> None:
         sys.exit(f"error: {e}")
     train_eps, _ = data.split(config.val_fraction, config.seed)
     train_steps = data.step_indices(train_eps)
-    labelled = fit_bridge_on_data(world, data, train_steps, config.labels, config.seed + 2)
+    labelled = fit_bridge_on_data(world, data, train_steps, label_steps(train_steps, config.labels, config.seed + 2))
     world.set_reward_rule(data.rewards[train_steps], data.terminated[train_steps])   # from the same data
     world.save(config.out, {"bridge_label_steps": labelled.tolist(), "bridge_data": config.data})
     print(f"bridge fitted on {len(labelled)} labelled transitions; world written to {config.out}")

@@ -133,6 +133,123 @@ def rollout_fidelity(world: WorldModel, data: Dataset, episodes: np.ndarray, hor
             "rollout_episodes_alive_at_50": int(alive[:, horizon - 1].sum()) if horizon >= 50 else None}
 
 
+def policy_rollouts(world: WorldModel, env_id: str, policy: str, episodes: int, seed: int, horizon: int = 50) -> dict:
+    """Drive the dream with a policy's real actions, exactly as a user does, on seeds training never saw.
+
+    Each episode runs the real env under `policy` (genie_env.policies) and, in lockstep, the dream from the same
+    first frame: every real action becomes a latent through the documented frame-only call
+    `world.env_to_latent_action(dreamed frame, action)` and the dream steps with `world.dream(dreamed frame,
+    latent)`. A dreamed frame is correct when it is within CORRECT_DB of the real one. Also returns the real
+    transitions seen, (frames before, actions, frames after), for the guard and consistency measurements.
+    """
+    import gymnasium as gym
+    import minigrid  # noqa: F401
+
+    from genie_env.frames import render_frame
+    from genie_env.policies import make_policy
+
+    envs = [gym.make(env_id) for _ in range(episodes)]
+    rngs = [np.random.default_rng([seed, i]) for i in range(episodes)]
+    for i, env in enumerate(envs):
+        env.reset(seed=seed + i)
+    policies = [make_policy(policy, rng) for rng in rngs]
+    real = np.stack([render_frame(env) for env in envs])
+    dreamed = real.copy()
+    previous = [None] * episodes
+    alive = np.ones(episodes, bool)
+    correct = np.zeros((episodes, horizon), bool)
+    exact = np.zeros((episodes, horizon), bool)
+    was_alive = np.zeros((episodes, horizon), bool)
+    before, taken, after = [], [], []
+    for t in range(horizon):
+        live = np.flatnonzero(alive)
+        if not len(live):
+            break
+        actions = np.array([policies[i](envs[i], rngs[i], previous[i]) for i in live])
+        latents = world.env_to_latent_action(dreamed[live], actions)
+        dreamed[live] = world.dream(dreamed[live][:, None], latents[:, None])[:, 0]
+        before.append(real[live].copy())
+        for i, a in zip(live, actions):
+            _, _, terminated, truncated, _ = envs[i].step(int(a))
+            real[i] = render_frame(envs[i])
+            previous[i] = int(a)
+            alive[i] = not (terminated or truncated)
+        taken.append(actions)
+        after.append(real[live].copy())
+        was_alive[live, t] = True
+        correct[live, t] = psnr(dreamed[live], real[live]) >= CORRECT_DB
+        exact[live, t] = (dreamed[live] == real[live]).all((1, 2, 3))
+    for env in envs:
+        env.close()
+    # an episode counts at step t when it was still running when that step was taken
+    share = lambda t: float(correct[was_alive[:, t - 1], t - 1].mean()) if was_alive[:, t - 1].any() else None
+    result = {"policy": policy, "episodes": episodes, "first_seed": seed,
+              "correct_all": float(correct[was_alive].mean()), "exact_all": float(exact[was_alive].mean()),
+              **{f"correct_at_{t}": share(t) for t in (1, 10, 25, 50) if t <= horizon},
+              "exact_at_last": float(exact[was_alive[:, -1], -1].mean()) if was_alive[:, -1].any() else None,
+              "alive_at_last": int(was_alive[:, -1].sum()), "horizon": horizon}
+    transitions = (np.concatenate(before), np.concatenate(taken), np.concatenate(after)) if before else None
+    return result, transitions
+
+
+def guard_rates(world: WorldModel, transitions) -> dict:
+    """How often the dream's change guard acts on real transitions (frames before, env actions, frames after).
+
+    `real_changes_rejected`: the share of real frame changes whose change the guard would call impossible (it
+    must be 0: the guard may only refuse what real play never does). `fires`: the share of real steps where
+    the dynamics model's own prediction, for the latent the bridge picks, was refused by the guard.
+    """
+    before, actions, after = transitions
+    fired, rejected, changed_count = 0, 0, 0
+    for i in range(0, len(before), 512):
+        ids_before, ids_after = world.frames_to_ids(before[i : i + 512]), world.frames_to_ids(after[i : i + 512])
+        changed = (ids_before != ids_after).flatten(1).any(1)
+        real_ok = world.plausible(world._signature(ids_before, ids_after))
+        rejected += int((changed & ~real_ok).sum())
+        changed_count += int(changed.sum())
+        latents = torch.from_numpy(world.env_to_latent_action(before[i : i + 512], actions[i : i + 512])).to(world.device)
+        raw, _, _ = world.step_ids(ids_before[:, None], latents)
+        fired += int((~world.plausible(world._signature(ids_before, raw))).sum())
+    return {"guard_transitions": len(before), "guard_fires": fired / max(len(before), 1),
+            "guard_real_changes": changed_count, "guard_real_changes_rejected": rejected / max(changed_count, 1)}
+
+
+def latent_consistency(world: WorldModel, frames: np.ndarray) -> dict:
+    """Per latent, over real frames: the share of states where it acts (changes the frame) and, where it acts,
+    the share where it does its majority effect (Genie's claim: a latent means the same thing everywhere)."""
+    effects = np.stack([np.concatenate([world.latent_effects(frames[i : i + 512], np.full(len(frames[i : i + 512]), k))
+                                        for i in range(0, len(frames), 512)]) for k in range(world.num_actions)], 1)
+    per_latent = []
+    for k in range(world.num_actions):
+        acting = effects[:, k][effects[:, k] != NOOP]
+        majority = np.bincount(acting, minlength=len(EFFECT_NAMES)).argmax() if len(acting) else NOOP
+        per_latent.append({"latent": k, "acts_share": float(len(acting) / len(frames)),
+                           "majority_effect": EFFECT_NAMES[majority],
+                           "consistency": float((acting == majority).mean()) if len(acting) else 1.0})
+    acting = [p for p in per_latent if p["acts_share"] > 0]
+    return {"consistency_states": len(frames), "latent_consistency": per_latent,
+            "latent_consistency_min": min((p["consistency"] for p in acting), default=1.0)}
+
+
+def evaluate_policies(world: WorldModel, env_id: str, policies: list[str], episodes: int, seed: int,
+                      horizon: int = 50) -> dict:
+    """Rollout fidelity under each policy, the guard's rates and latent consistency on the real transitions seen."""
+    results, seen = {}, []
+    for index, policy in enumerate(policies):
+        results[policy], transitions = policy_rollouts(world, env_id, policy, episodes, seed + 10_000 * index, horizon)
+        if transitions is not None:
+            seen.append(transitions)
+    out = {"env": env_id, "policies": results,
+           "correct_at_last_min": min((r[f"correct_at_{horizon}"] for r in results.values()
+                                       if r.get(f"correct_at_{horizon}") is not None), default=None)}
+    if seen:
+        transitions = tuple(np.concatenate(parts) for parts in zip(*seen))
+        out.update(guard_rates(world, transitions))
+        pick = np.random.default_rng(seed).permutation(len(transitions[0]))[:2000]
+        out.update(latent_consistency(world, transitions[0][pick]))
+    return out
+
+
 def heads(world: WorldModel, data: Dataset, steps: np.ndarray) -> dict:
     clips = data.frames[data.context_indices(steps, world.context)]               # (N, W + 1, 64, 64, 3)
     ids = world.frames_to_ids(clips)
@@ -160,12 +277,15 @@ def evaluate_world(args) -> dict:
     all_steps = np.arange(len(data.actions))
     steps = rng.permutation(all_steps)[: args.transitions]
     head_steps = np.union1d(steps, all_steps[data.terminated])
+    env_id = args.env or data.env_ids[0]
     result = {"world": str(args.world), "data": args.data, "episodes": data.num_episodes,
               "reconstruction_psnr": float(psnr(frames, recon).mean()),
               **tpsnr(world, data, episodes, rng, args.clips),
               **probe(world, data, steps, args.confusion_png),
               **rollout_fidelity(world, data, rng.permutation(episodes)[: args.rollouts]),
               **heads(world, data, head_steps)}
+    if args.policies:
+        result["under_policies"] = evaluate_policies(world, env_id, args.policies, args.policy_episodes, args.policy_seed)
     return result
 
 
@@ -262,6 +382,11 @@ def main(argv=None) -> None:
     world.add_argument("--clips", type=int, default=1000)
     world.add_argument("--rollouts", type=int, default=100)
     world.add_argument("--confusion-png", default=None)
+    world.add_argument("--env", default=None, help="real env for the policy rollouts (default: the data's)")
+    world.add_argument("--policies", nargs="*", default=["uniform", "wander", "sticky", "noisy-expert"],
+                       help="policies that drive real-action rollouts through the documented calls (genie_env.policies)")
+    world.add_argument("--policy-episodes", type=int, default=40)
+    world.add_argument("--policy-seed", type=int, default=2_000_000, help="first real seed of those rollouts")
     world.add_argument("--seed", type=int, default=0)
     world.add_argument("--json", default=None)
     agent = sub.add_parser("agent", help="a trained agent's success in the real env (and its return in the dream)")

@@ -39,7 +39,8 @@ class PipelineConfig:
     out: str = "worlds/empty8"
     work: str = ""                 # default: runs/pipeline-<name of out>
     preset: str = "default"
-    policy: str = "explore"        # recording policy of the training and held-out data ("noisy-expert" for DoorKey)
+    policy: str = "mixture"        # recording policy of the training data (genie_env.policies)
+    heldout_policy: str = "wander" # held-out data: a policy that recorded nothing the world trains on
     seed: int = 0                  # training data: seed; held-out data: seed + 1000
     workers: int = 2
 
@@ -82,7 +83,7 @@ def pipeline(config: PipelineConfig, argv: list[str]) -> dict:
                     "--seed", str(config.seed), "--out", str(data)], data / "manifest.json", True),
         ("record-expert", ["trainers.record", *common, "--episodes", str(p["expert_episodes"]), "--policy",
                            "noisy-expert", "--seed", str(config.seed + 500), "--out", str(expert)], expert / "manifest.json", True),
-        ("record-heldout", ["trainers.record", *common, "--episodes", str(p["heldout_episodes"]), "--policy", config.policy,
+        ("record-heldout", ["trainers.record", *common, "--episodes", str(p["heldout_episodes"]), "--policy", config.heldout_policy,
                             "--seed", str(config.seed + 1000), "--out", str(heldout)], heldout / "manifest.json", True),
         ("tokenizer", ["trainers.tokenizer", "--data", str(data), str(expert), "--out", str(work / "tokenizer"),
                        "--steps", str(p["tokenizer_steps"]), "--seed", str(config.seed)],
@@ -99,7 +100,7 @@ def pipeline(config: PipelineConfig, argv: list[str]) -> dict:
     run_stage("evaluate-tokenizer", ["trainers.evaluate", "tokenizer", "--tokenizer", str(work / "tokenizer" / "tokenizer.safetensors"),
                                      "--data", str(heldout), "--png", str(out / "tokenizer_reconstructions.png"),
                                      "--json", str(out / "eval_tokenizer.json")], out / "eval_tokenizer.json", False, times)
-    run_stage("evaluate-world", ["trainers.evaluate", "world", "--world", str(out), "--data", str(heldout),
+    run_stage("evaluate-world", ["trainers.evaluate", "world", "--world", str(out), "--data", str(heldout), "--env", config.env,
                                  "--json", str(out / "eval_world.json"), "--confusion-png", str(out / "confusion.png")],
               out / "eval_world.json", False, times)
     atomic_write_json(times_file, times)

@@ -1,16 +1,14 @@
 """Record real MiniGrid play to a sharded dataset.
 
-    python -m trainers.record --env MiniGrid-Empty-8x8-v0 --episodes 1000 --policy explore --out data/empty8
+    python -m trainers.record --env MiniGrid-Empty-8x8-v0 --episodes 1000 --policy mixture --out data/empty8
 
 Episode i is reset with seed ``seed * 1_000_000 + i`` and its policy draws from ``default_rng([seed, i])``, so a
 dataset depends only on its arguments, not on the number of workers or on interruptions (``--resume``).
 """
 from __future__ import annotations
 
-import argparse
 import multiprocessing as mp
 import sys
-from collections import deque
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -20,16 +18,14 @@ from genie_env.config import parse_config
 from genie_env.dataset import FORMAT_VERSION, shard_name, write_shard
 from genie_env.frames import render_frame
 from genie_env.io import atomic_write_json, make_folder, read_json
-
-POLICIES = ("random", "explore", "noisy-expert")
-NUM_ACTIONS = 7  # MiniGrid: left, right, forward, pickup, drop, toggle, done
+from genie_env.policies import POLICIES, expert_action, make_policy, random_policy  # noqa: F401 (re-exported)
 
 
 @dataclass
 class RecordConfig:
     env: str = "MiniGrid-Empty-8x8-v0"
     episodes: int = 1000
-    policy: str = "explore"
+    policy: str = "mixture"
     out: str = "data/empty8"
     seed: int = 0
     episodes_per_shard: int = 50
@@ -39,105 +35,18 @@ class RecordConfig:
     resume: bool = False
 
 
-# --- policies: each is a function (env, rng, previous_action) -> action -------------------------------------
-
-def random_policy(env, rng, previous):
-    return int(rng.integers(NUM_ACTIONS))
-
-
-def explore_policy(env, rng, previous, persistence=0.75):
-    if previous is not None and rng.random() < persistence:
-        return previous
-    return int(rng.integers(NUM_ACTIONS))
-
-
-DIRECTIONS = ((1, 0), (0, 1), (-1, 0), (0, -1))  # MiniGrid agent_dir 0..3: east, south, west, north
-
-
-def _passable(cell) -> bool:
-    return cell is None or cell.type == "goal" or (cell.type == "door" and cell.is_open)
-
-
-def _bfs_first_move(grid, start, goals):
-    """First cell on a shortest 4-connected path from `start` to any cell in `goals`; None if unreachable."""
-    previous = {start: None}
-    queue = deque([start])
-    while queue:
-        cell = queue.popleft()
-        if cell in goals:
-            while previous[cell] is not None and previous[cell] != start:
-                cell = previous[cell]
-            return cell
-        for dx, dy in DIRECTIONS:
-            nxt = (cell[0] + dx, cell[1] + dy)
-            if nxt in previous or not (0 <= nxt[0] < grid.width and 0 <= nxt[1] < grid.height):
-                continue
-            if _passable(grid.get(*nxt)) or nxt in goals:
-                previous[nxt] = cell
-                queue.append(nxt)
-    return None
-
-
-def _turn_towards(agent_dir: int, want_dir: int) -> int:
-    return 0 if (agent_dir - want_dir) % 4 == 1 else 1  # 0 = left (counter-clockwise), 1 = right
-
-
-def expert_action(env) -> int:
-    """Plan to the next subgoal (key, door, goal) by breadth-first search and return the action towards it."""
-    u = env.unwrapped
-    objects = {}
-    for x in range(u.grid.width):
-        for y in range(u.grid.height):
-            cell = u.grid.get(x, y)
-            if cell is not None and cell.type in ("key", "door", "goal", "ball", "box"):
-                objects.setdefault(cell.type, []).append(((x, y), cell))
-    door = objects.get("door", [(None, None)])[0]
-    carrying_key = u.carrying is not None and u.carrying.type == "key"
-    if door[1] is not None and door[1].is_locked and not carrying_key and "key" in objects:
-        target, interact = objects["key"][0][0], 3          # pickup
-    elif door[1] is not None and not door[1].is_open:
-        target, interact = door[0], 5                       # toggle
-    elif "goal" in objects:
-        target, interact = objects["goal"][0][0], None      # walk onto it
-    else:
-        return 2
-    agent = tuple(int(v) for v in u.agent_pos)
-    front = tuple(int(v) for v in u.front_pos)
-    if interact is not None and front == target:
-        return interact
-    if interact is not None and sum(abs(a - b) for a, b in zip(agent, target)) == 1:
-        want = DIRECTIONS.index((target[0] - agent[0], target[1] - agent[1]))
-        return _turn_towards(u.agent_dir, want)
-    step = _bfs_first_move(u.grid, agent, {target})
-    if step is None:
-        return 2
-    want = DIRECTIONS.index((step[0] - agent[0], step[1] - agent[1]))
-    return 2 if want == u.agent_dir else _turn_towards(u.agent_dir, want)
-
-
-def noisy_expert_policy(env, rng, previous, epsilon=0.2):
-    if rng.random() < epsilon:
-        return int(rng.integers(NUM_ACTIONS))
-    return expert_action(env)
-
-
-def make_policy(config: RecordConfig):
-    if config.policy == "random":
-        return random_policy
-    if config.policy == "explore":
-        return lambda env, rng, prev: explore_policy(env, rng, prev, config.persistence)
-    return lambda env, rng, prev: noisy_expert_policy(env, rng, prev, config.epsilon)
-
-
 # --- recording ------------------------------------------------------------------------------------------------
 
 def episode_seed(seed: int, index: int) -> int:
     return seed * 1_000_000 + index
 
 
-def record_episode(env, policy, seed: int, index: int) -> dict:
+def record_episode(env, policy, seed: int, index: int, epsilon: float = 0.2, persistence: float = 0.75) -> dict:
+    """One episode; `policy` is a policy function or a policy's name (a fresh one is made for the episode)."""
     rng = np.random.default_rng([seed, index])
     env.reset(seed=episode_seed(seed, index))
+    if isinstance(policy, str):
+        policy = make_policy(policy, rng, epsilon, persistence)
     frames, actions, rewards, terminated, truncated = [render_frame(env)], [], [], [], []
     previous = None
     while True:
@@ -161,10 +70,10 @@ def record_shard(args) -> dict:
 
     config, shard = args
     env = gym.make(config.env)
-    policy = make_policy(config)
     first = shard * config.episodes_per_shard
     last = min(first + config.episodes_per_shard, config.episodes)
-    episodes = [record_episode(env, policy, config.seed, i) for i in range(first, last)]
+    episodes = [record_episode(env, config.policy, config.seed, i, config.epsilon, config.persistence)
+                for i in range(first, last)]
     env.close()
     return write_shard(Path(config.out) / shard_name(shard), episodes)
 

@@ -23,15 +23,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genie_env.checkpoint import latest_checkpoint, load_checkpoint, load_model, save_checkpoint
+from genie_env.checkpoint import check_resume, latest_checkpoint, load_checkpoint, load_model, save_checkpoint
 from genie_env.config import parse_config
-from genie_env.dataset import Dataset
-from genie_env.dynamics import Dynamics, DynamicsConfig
-from genie_env.io import save_tensors
+from genie_env.dataset import Dataset, dataset_digest
+from genie_env.dynamics import Dynamics, DynamicsConfig, tile_patterns
+from genie_env.io import read_json, save_tensors, sha256_file
 from genie_env.latent_action import LatentActionConfig, LatentActionModel
 from genie_env.tokenizer import Tokenizer, TokenizerConfig
 from genie_env.vocab import build_vocab
-from genie_env.world import WorldModel, encode_dataset, fit_bridge_on_data
+from genie_env.world import ENV_ACTION_NAMES, WorldModel, encode_dataset, fit_bridge_on_data, label_steps
 
 
 @dataclass
@@ -45,8 +45,10 @@ class TrainWorldConfig:
     warmup: int = 200
     ended_share: float = 0.05     # share of each batch drawn from episode-ending steps (rare, but the heads need them)
     changed_share: float = 0.75   # share drawn from steps whose frame changed (no labels needed: most steps change nothing)
-    num_actions: int = 8
-    context: int = 4
+    labelled_share: float = 0.25  # share drawn from the --bridge-labels labelled steps (their latent is their env action)
+    label_weight: float = 1.0     # weight of the labelled steps' code cross-entropy
+    num_actions: int = 7          # K; with labels, codes 0..6 are anchored to MiniGrid's 7 actions
+    context: int = 1              # W: MiniGrid's full-grid frame is Markov enough (issue 10: W = 4 let the LAM learn "as before")
     lam_dim: int = 64
     lam_layers: int = 1
     bottleneck: str = "vq"
@@ -55,7 +57,8 @@ class TrainWorldConfig:
     layers: int = 4
     changed_weight: float = 4.0
     val_fraction: float = 0.1
-    bridge_labels: int = 200
+    bridge_labels: int = 200      # labelled transitions: they anchor the latents (LAOM-style) and fit the bridge
+    anchor_latents: bool = True   # use the labels in training too, not only to fit the bridge afterwards
     eval_every: int = 500
     checkpoint_every: int = 500
     seed: int = 0
@@ -64,21 +67,34 @@ class TrainWorldConfig:
     resume: bool = False
 
 
+# --resume may change these: they do not change what the run computes
+RESUME_FREE = ("resume", "eval_every", "checkpoint_every", "device", "save_rank_weights")
+
+
 class Brain(torch.nn.Module):
     """LAM and dynamics as one module, so one optimizer and one checkpoint hold both."""
 
-    def __init__(self, lam: LatentActionModel, dynamics: Dynamics):
+    def __init__(self, lam: LatentActionModel, dynamics: Dynamics, label_weight: float = 1.0):
         super().__init__()
-        self.lam, self.dynamics = lam, dynamics
+        self.lam, self.dynamics, self.label_weight = lam, dynamics, label_weight
 
-    def forward(self, clip: torch.Tensor, reward: torch.Tensor, ended: torch.Tensor):
-        """clip tokens (B, W + 1, 16, 16): context frames then the next frame."""
-        latent = self.lam(clip)
+    def forward(self, clip: torch.Tensor, reward: torch.Tensor, ended: torch.Tensor, labels: torch.Tensor | None = None):
+        """clip tokens (B, W + 1, 16, 16): context frames then the next frame; labels (B,): env action or -1.
+
+        A labelled step's latent is its env action (the dynamics model receives that code), so each code means
+        one action in every state, including where the action changes nothing (forward into a wall): the
+        dynamics model sees the move code against walls and learns that they stop it.
+        """
+        latent = self.lam(clip, labels)
         out = self.dynamics(clip[:, :-1], latent.vectors)
         loss, metrics = self.dynamics.loss(out, clip[:, :-1], clip[:, -1], reward, ended)
         used, perplexity = self.lam.quantizer.usage(latent.indices)
         metrics.update({"lam/used": used, "lam/perplexity": perplexity, "loss/latent_entropy": latent.commitment.item()})
-        return loss + latent.commitment, metrics
+        loss = loss + latent.commitment
+        if latent.supervised is not None:
+            metrics["loss/latent_labels"] = latent.supervised.item()
+            loss = loss + self.label_weight * latent.supervised
+        return loss, metrics
 
 
 def sample_steps(rng, pools: list[tuple[np.ndarray, float]], batch_size: int) -> np.ndarray:
@@ -94,18 +110,19 @@ def validate(brain: Brain, data: Dataset, ids: np.ndarray, steps: np.ndarray, co
     totals: dict = {}
     for i in range(0, len(steps), 512):
         batch = steps[i : i + 512]
-        _, metrics = brain(*make_batch(data, ids, batch, context, device))
+        _, metrics = brain(*make_batch(data, ids, batch, context, device)[:3])
         for k, v in metrics.items():
             totals[k] = totals.get(k, 0.0) + v * len(batch)
     brain.train()
     return {f"val/{k}": v / len(steps) for k, v in totals.items()}
 
 
-def make_batch(data: Dataset, ids: np.ndarray, steps: np.ndarray, context: int, device):
-    """(clip ids (B, W + 1, 16, 16), reward (B,), terminated (B,)) on `device`."""
+def make_batch(data: Dataset, ids: np.ndarray, steps: np.ndarray, context: int, device, step_labels=None):
+    """(clip ids (B, W + 1, 16, 16), reward (B,), terminated (B,), labels (B,) or None) on `device`."""
     clip = torch.from_numpy(ids[data.context_indices(steps, context)]).long()
+    labels = None if step_labels is None else torch.from_numpy(step_labels[steps]).to(device)
     return (clip.to(device), torch.from_numpy(data.rewards[steps]).to(device),
-            torch.from_numpy(data.terminated[steps]).to(device))
+            torch.from_numpy(data.terminated[steps]).to(device), labels)
 
 
 def setup_distributed(device: torch.device) -> tuple[int, int, torch.device]:
@@ -133,7 +150,9 @@ def train(config: TrainWorldConfig) -> dict:
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     data = Dataset.load(config.data)
+    data.training_split(config.val_fraction, config.seed)   # enough episodes to validate, known before any step
     tokenizer = load_model(config.tokenizer, Tokenizer, TokenizerConfig, "tokenizer")
+    inputs = {"data": dataset_digest(config.data), "tokenizer": sha256_file(config.tokenizer)}
     codes = encode_dataset(tokenizer, data.frames)                               # (F, 16, 16) tokenizer codes
     vocab, code_to_id = build_vocab(codes, tokenizer.quantizer.codebook)
     ids = code_to_id[codes].to(torch.int16).numpy()                              # (F, 16, 16) compact ids
@@ -142,7 +161,16 @@ def train(config: TrainWorldConfig) -> dict:
     ended_steps = train_steps[data.terminated[train_steps]]
     frame_changed = (ids[data.step_frame] != ids[data.step_frame + 1]).reshape(len(data.actions), -1).any(1)
     changed_steps = train_steps[frame_changed[train_steps]]
-    pools = [(train_steps, 0.0), (changed_steps, config.changed_share), (ended_steps, config.ended_share)]
+    labelled = label_steps(train_steps, config.bridge_labels, config.seed + 2)
+    step_labels = None
+    if config.anchor_latents and len(labelled):
+        if config.num_actions < len(ENV_ACTION_NAMES):
+            raise ValueError(f"--num-actions must be >= {len(ENV_ACTION_NAMES)} to anchor latents to env actions "
+                             f"(or pass --no-anchor-latents), got {config.num_actions}")
+        step_labels = np.full(len(data.actions), -1, np.int64)
+        step_labels[labelled] = data.actions[labelled]
+    pools = [(train_steps, 0.0), (changed_steps, config.changed_share), (ended_steps, config.ended_share),
+             (labelled if step_labels is not None else labelled[:0], config.labelled_share)]
     device = torch.device("cuda" if config.device == "auto" and torch.cuda.is_available() else
                           "cpu" if config.device == "auto" else config.device)
     val_steps = val_steps[np.random.default_rng(config.seed + 1).permutation(len(val_steps))[:4096]]
@@ -150,17 +178,25 @@ def train(config: TrainWorldConfig) -> dict:
     lam = LatentActionModel(LatentActionConfig(vocab_size=len(vocab), num_actions=config.num_actions, context=config.context,
                                                dim=config.lam_dim, layers=config.lam_layers,
                                                bottleneck=config.bottleneck, batch_entropy=config.batch_entropy))
-    dynamics = Dynamics(DynamicsConfig(vocab_size=len(vocab), context=config.context, latent_dim=lam.config.latent_dim, dim=config.dim, layers=config.layers,
+    tiles = tile_patterns(torch.from_numpy(ids).long())                              # (T, 4) tile patterns seen
+    dynamics = Dynamics(DynamicsConfig(vocab_size=len(vocab), num_tiles=len(tiles), context=config.context,
+                                       latent_dim=lam.config.latent_dim, dim=config.dim, layers=config.layers,
                                        changed_weight=config.changed_weight))
+    dynamics.set_tiles(tiles)
     rank, world_size, device = setup_distributed(device)
     rng = np.random.default_rng([config.seed, rank]) if world_size > 1 else rng   # each rank draws its own batches
-    brain = Brain(lam, dynamics).to(device)
+    brain = Brain(lam, dynamics, config.label_weight).to(device)
     # DDP averages gradients and broadcasts rank 0's buffers (the VQ's EMA codebook) before every forward pass
     model = DistributedDataParallel(brain) if world_size > 1 else brain
     optimizer = torch.optim.AdamW(brain.parameters(), lr=config.lr, weight_decay=0.01)
     step = 0
     if config.resume and latest_checkpoint(out) is not None:
-        step = load_checkpoint(latest_checkpoint(out), brain, optimizer, rng)["step"]
+        info = load_checkpoint(latest_checkpoint(out), brain, optimizer, rng)
+        check_resume(latest_checkpoint(out), info, dataclasses.asdict(config), inputs, RESUME_FREE)
+        step = info["step"]
+        if step >= config.steps and (out / "world.json").is_file():
+            print(f"world: {out} already finished ({step} steps); its world and metrics are kept", flush=True)
+            return read_json(out / "world.json")["info"].get("training", {})
     writer = SummaryWriter(str(out / "tb")) if rank == 0 else None
     metrics: dict = {}
     start = time.time()
@@ -171,7 +207,7 @@ def train(config: TrainWorldConfig) -> dict:
             for group in optimizer.param_groups:
                 group["lr"] = lr
             batch = sample_steps(rng, pools, config.batch_size)
-            loss, metrics = model(*make_batch(data, ids, batch, config.context, device))
+            loss, metrics = model(*make_batch(data, ids, batch, config.context, device, step_labels))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(brain.parameters(), 1.0)
@@ -193,7 +229,8 @@ def train(config: TrainWorldConfig) -> dict:
                            f"(changed frames {metrics['val/dynamics/changed_frame_exact']:.4f}), changed-token acc "
                            f"{metrics['val/dynamics/changed_token_acc']:.4f}, latents used {metrics['lam/used']}")
             if step % config.checkpoint_every == 0 or step == config.steps:
-                save_checkpoint(out / "checkpoint.safetensors", brain, optimizer, step, dataclasses.asdict(config), rng)
+                save_checkpoint(out / "checkpoint.safetensors", brain, optimizer, step, dataclasses.asdict(config), rng,
+                                {"inputs": inputs})
     if world_size > 1:
         import torch.distributed as dist
 
@@ -207,7 +244,7 @@ def train(config: TrainWorldConfig) -> dict:
     writer.close()
     brain.cpu().eval()
     world = WorldModel(tokenizer, lam, dynamics, vocab)
-    labelled = fit_bridge_on_data(world, data, train_steps, config.bridge_labels, config.seed + 2, ids)
+    fit_bridge_on_data(world, data, train_steps, labelled, ids)
     world.set_start_frames(data.frames[data.frame_start[train_eps]])
     world.set_reward_rule(data.rewards[train_steps], data.terminated[train_steps])
     metrics["train_seconds"] = time.time() - start

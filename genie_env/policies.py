@@ -1,0 +1,136 @@
+"""Scripted MiniGrid policies: the ones that record training data and the ones that test a world off that path.
+
+A policy is a function ``(env, rng, previous_action) -> action`` over MiniGrid's 7 actions (left, right, forward,
+pickup, drop, toggle, done); ``make_policy(name)`` returns a fresh one per episode, so a policy may keep
+per-episode state (the mixture picks its member once an episode) and an episode depends only on its own rng.
+
+Training data comes from a *mixture* (issue 10): uniform actions, sticky exploration at several persistences and
+a noisy planner, so no single policy's habits (say, "repeat the last action") are a shortcut the world can learn
+instead of MiniGrid's rules. Evaluation adds policies that recorded nothing the world trained on ("wander",
+"sticky"), so a world is measured where an agent or a person will take it.
+"""
+from __future__ import annotations
+
+from collections import deque
+
+NUM_ACTIONS = 7  # MiniGrid: left, right, forward, pickup, drop, toggle, done
+DIRECTIONS = ((1, 0), (0, 1), (-1, 0), (0, -1))  # MiniGrid agent_dir 0..3: east, south, west, north
+
+
+def random_policy(env, rng, previous):
+    return int(rng.integers(NUM_ACTIONS))
+
+
+def explore_policy(env, rng, previous, persistence=0.75):
+    if previous is not None and rng.random() < persistence:
+        return previous
+    return int(rng.integers(NUM_ACTIONS))
+
+
+def wander_policy(env, rng, previous, repeat=0.35, other=0.07):
+    """What a person or a young agent does: mostly turns and steps, some repeats, now and then another action.
+    Never used to record training data."""
+    if previous is not None and rng.random() < repeat:
+        return previous
+    if rng.random() < other:
+        return int(rng.integers(3, NUM_ACTIONS))
+    return int(rng.choice(3, p=(0.25, 0.25, 0.5)))
+
+
+def _passable(cell) -> bool:
+    return cell is None or cell.type == "goal" or (cell.type == "door" and cell.is_open)
+
+
+def _bfs_first_move(grid, start, goals):
+    """First cell on a shortest 4-connected path from `start` to any cell in `goals`; None if unreachable."""
+    previous = {start: None}
+    queue = deque([start])
+    while queue:
+        cell = queue.popleft()
+        if cell in goals:
+            while previous[cell] is not None and previous[cell] != start:
+                cell = previous[cell]
+            return cell
+        for dx, dy in DIRECTIONS:
+            nxt = (cell[0] + dx, cell[1] + dy)
+            if nxt in previous or not (0 <= nxt[0] < grid.width and 0 <= nxt[1] < grid.height):
+                continue
+            if _passable(grid.get(*nxt)) or nxt in goals:
+                previous[nxt] = cell
+                queue.append(nxt)
+    return None
+
+
+def _turn_towards(agent_dir: int, want_dir: int) -> int:
+    return 0 if (agent_dir - want_dir) % 4 == 1 else 1  # 0 = left (counter-clockwise), 1 = right
+
+
+def expert_action(env) -> int:
+    """Plan to the next subgoal (key, door, goal) by breadth-first search and return the action towards it."""
+    u = env.unwrapped
+    objects = {}
+    for x in range(u.grid.width):
+        for y in range(u.grid.height):
+            cell = u.grid.get(x, y)
+            if cell is not None and cell.type in ("key", "door", "goal", "ball", "box"):
+                objects.setdefault(cell.type, []).append(((x, y), cell))
+    door = objects.get("door", [(None, None)])[0]
+    carrying_key = u.carrying is not None and u.carrying.type == "key"
+    if door[1] is not None and door[1].is_locked and not carrying_key and "key" in objects:
+        target, interact = objects["key"][0][0], 3          # pickup
+    elif door[1] is not None and not door[1].is_open:
+        target, interact = door[0], 5                       # toggle
+    elif "goal" in objects:
+        target, interact = objects["goal"][0][0], None      # walk onto it
+    else:
+        return 2
+    agent = tuple(int(v) for v in u.agent_pos)
+    front = tuple(int(v) for v in u.front_pos)
+    if interact is not None and front == target:
+        return interact
+    if interact is not None and sum(abs(a - b) for a, b in zip(agent, target)) == 1:
+        want = DIRECTIONS.index((target[0] - agent[0], target[1] - agent[1]))
+        return _turn_towards(u.agent_dir, want)
+    step = _bfs_first_move(u.grid, agent, {target})
+    if step is None:
+        return 2
+    want = DIRECTIONS.index((step[0] - agent[0], step[1] - agent[1]))
+    return 2 if want == u.agent_dir else _turn_towards(u.agent_dir, want)
+
+
+def noisy_expert_policy(env, rng, previous, epsilon=0.2):
+    if rng.random() < epsilon:
+        return int(rng.integers(NUM_ACTIONS))
+    return expert_action(env)
+
+
+# The training mixture's members, equally likely per episode.
+MIXTURE = (
+    random_policy,
+    lambda env, rng, prev: explore_policy(env, rng, prev, 0.25),
+    lambda env, rng, prev: explore_policy(env, rng, prev, 0.5),
+    lambda env, rng, prev: explore_policy(env, rng, prev, 0.75),
+    lambda env, rng, prev: noisy_expert_policy(env, rng, prev, 0.2),
+    lambda env, rng, prev: noisy_expert_policy(env, rng, prev, 0.5),
+)
+
+RECORDING_POLICIES = ("mixture", "random", "explore", "noisy-expert")
+EVALUATION_POLICIES = ("uniform", "wander", "sticky", "noisy-expert")
+POLICIES = ("mixture", "random", "uniform", "explore", "sticky", "wander", "noisy-expert")
+
+
+def make_policy(name: str, rng, epsilon: float = 0.2, persistence: float = 0.75):
+    """A fresh policy for one episode; `rng` draws the mixture's member (and nothing else)."""
+    if name == "mixture":
+        return MIXTURE[int(rng.integers(len(MIXTURE)))]
+    if name in ("random", "uniform"):
+        return random_policy
+    if name == "explore":
+        return lambda env, rng, prev: explore_policy(env, rng, prev, persistence)
+    if name == "sticky":          # long runs of one action: never used to record training data
+        return lambda env, rng, prev: explore_policy(env, rng, prev, 0.9)
+    if name == "wander":
+        return wander_policy
+    if name == "noisy-expert":
+        return lambda env, rng, prev: noisy_expert_policy(env, rng, prev, epsilon)
+    raise ValueError(f"unknown policy {name!r}; known: {POLICIES}")
