@@ -10,6 +10,7 @@ A dataset folder holds
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import zipfile
 from dataclasses import dataclass
@@ -19,10 +20,17 @@ from pathlib import Path
 import numpy as np
 
 from genie_env.frames import FRAME_SIZE
-from genie_env.io import atomic_write_bytes, read_json
+from genie_env.io import atomic_write_bytes, read_json, sha256_file
 
 FORMAT_VERSION = 1
 SHARD_KEYS = ("frames", "actions", "rewards", "terminated", "truncated", "episode_lengths", "episode_seeds")
+
+
+def dataset_digest(paths) -> str:
+    """SHA-256 over the manifests of dataset folders `paths` (a manifest lists every shard, its episodes and seeds):
+    what a resumed run compares to know it reads the same data."""
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    return hashlib.sha256("".join(sha256_file(Path(p) / "manifest.json") for p in paths).encode()).hexdigest()
 
 
 def shard_name(index: int) -> str:
@@ -121,6 +129,18 @@ class Dataset:
         if val_fraction > 0 and self.num_episodes > 1:
             n_val = min(max(n_val, 1), self.num_episodes - 1)
         return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+    def training_split(self, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """`split`, for a trainer that validates: refuses, before any training step, a split that leaves no
+        training or no validation episode (one episode, --val-fraction 0), which would otherwise end the run at its
+        first evaluation (issue 12)."""
+        if not 0 < val_fraction < 1:
+            raise ValueError(f"--val-fraction must lie in (0, 1): validation needs episodes of its own, got {val_fraction}")
+        train_eps, val_eps = self.split(val_fraction, seed)
+        if not len(train_eps) or not len(val_eps):
+            raise ValueError(f"the data holds {self.num_episodes} episode(s); training and validation each need at "
+                             f"least one (record 2 or more episodes)")
+        return train_eps, val_eps
 
     def frame_indices(self, episodes) -> np.ndarray:
         starts, lengths = self.frame_start[episodes], self.lengths[episodes] + 1

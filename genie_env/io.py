@@ -1,6 +1,7 @@
 """Atomic file writes and safe JSON / safetensors reads. Every file this project writes goes through here."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -16,12 +17,19 @@ def atomic_write_bytes(path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, 0o666 & ~current_umask())   # mkstemp makes 0600; a file gets what open() would give it
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def current_umask() -> int:
+    """The process's umask (reading it means setting it; it is put back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def make_folder(path) -> Path:
@@ -32,6 +40,15 @@ def make_folder(path) -> Path:
     except OSError as e:
         raise ValueError(f"{path}: cannot create the output folder ({e.strerror})") from None
     return path
+
+
+def sha256_file(path) -> str:
+    """SHA-256 hex digest of a file's bytes, read in blocks (what a stage or a resumed run recorded it read)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def atomic_write_json(path, obj) -> None:
@@ -62,16 +79,30 @@ def save_tensors(path, tensors: dict, metadata: dict | None = None) -> None:
 
 
 def load_tensors(path) -> tuple[dict, dict]:
-    """Load a safetensors file (never unpickles). Returns (tensors, metadata); errors name the file."""
-    from safetensors import safe_open
+    """Load a safetensors file (never unpickles). Returns (tensors, metadata); errors name the file.
+
+    The bytes are read into memory this process owns, not memory-mapped: a file overwritten or cut under a running
+    env would otherwise change its weights or kill it with SIGBUS (issue 12). Floating-point tensors must be finite.
+    """
+    import torch
+    from safetensors.torch import load
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: file not found")
+    data = path.read_bytes()
     try:
-        with safe_open(str(path), framework="pt") as f:
-            metadata = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+        tensors = load(data)
+        metadata = _safetensors_metadata(data)
     except Exception as e:  # safetensors raises several types for bad headers and truncation
         raise ValueError(f"{path}: not a valid safetensors file ({type(e).__name__}: {e})") from None
+    for key, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ValueError(f"{path}: tensor {key} holds NaN or infinite values")
     return tensors, metadata
+
+
+def _safetensors_metadata(data: bytes) -> dict:
+    """The `__metadata__` of a safetensors file's bytes (8-byte little-endian header length, then a JSON header)."""
+    header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])
+    return header.get("__metadata__") or {}

@@ -2,13 +2,17 @@
 
     python -m trainers.pipeline --env MiniGrid-Empty-8x8-v0 --out worlds/empty8
 
-Each stage is the project's own command line, run as a subprocess; a stage whose output is complete is skipped
-and an interrupted one resumes (--resume), so rerunning the same command after a kill finishes the job.
+Each stage is the project's own command line, run as a subprocess. Each writes a record of what made it
+(WORK/stages/<stage>.json: its arguments and the SHA-256 of the files it read and wrote). Rerunning the same
+command reuses a complete stage and resumes an interrupted one (--resume), so it finishes the job after a kill; a
+command whose stage would get other arguments or inputs than its record shows is refused, as is an output that
+no record explains: choose another --out (and --work). Nothing is relabelled, so the manifest describes what ran.
 OUT receives the world (world.safetensors + world.json), manifest.json (command, commit, seeds, metrics, stage
 times), the evaluation JSON and pictures; recordings and training runs stay under --work.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import shlex
 import subprocess
@@ -18,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from genie_env.config import parse_config
-from genie_env.io import atomic_write_json, read_json
+from genie_env.io import atomic_write_json, make_folder, read_json, sha256_file
 
 PRESETS = {
     # reaches the acceptance bars from nothing on a 2-core CPU (see docs/RESULTS.md for the measured time)
@@ -37,7 +41,7 @@ PRESETS = {
 class PipelineConfig:
     env: str = "MiniGrid-Empty-8x8-v0"
     out: str = "worlds/empty8"
-    work: str = ""                 # default: runs/pipeline-<name of out>
+    work: str = ""                 # default: runs/pipeline-<name of out>-<hash of its full path>
     preset: str = "default"
     policy: str = "mixture"        # recording policy of the training data (genie_env.policies)
     heldout_policy: str = "wander" # held-out data: a policy that recorded nothing the world trains on
@@ -53,17 +57,63 @@ def git_commit() -> str:
         return "unknown"
 
 
-def run_stage(name: str, args: list[str], done: Path, resumable: bool, times: dict) -> None:
-    if done.exists():
-        print(f"[pipeline] {name}: done already ({done})", flush=True)
-        return
-    command = [sys.executable, "-m", *args]
-    if resumable and done.parent.exists() and any(done.parent.iterdir()):
+def default_work(out) -> Path:
+    """runs/pipeline-<name>-<hash of the full path of out>: `--out a/world` and `--out b/world` never share stages."""
+    resolved = Path(out).resolve()
+    return Path("runs") / f"pipeline-{resolved.name}-{hashlib.sha256(str(resolved).encode()).hexdigest()[:10]}"
+
+
+def digest(path: Path) -> str:
+    """SHA-256 of a stage's input or output file. world.json is hashed without the manifest this pipeline stamps
+    into it at the end, so stamping does not make the world look like another one."""
+    if path.name != "world.json":
+        return sha256_file(path)
+    meta = read_json(path)
+    if isinstance(meta.get("info"), dict):
+        meta["info"].pop("manifest", None)
+    return hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass
+class Stage:
+    name: str
+    args: list[str]        # python -m <args>
+    outputs: list[Path]    # the stage is complete when all exist
+    reads: list[Path]      # upstream outputs it reads: their digests are part of what made it
+    resumable: bool        # an interrupted run continues with --resume
+
+
+def run_stage(stage: Stage, records: Path) -> dict:
+    """Run `stage`, or reuse its outputs when its record (records/<name>.json: arguments, digests of what it read
+    and of what it wrote) shows that this very command made them. Outputs made by another command, or by anything
+    without a record, are refused, never relabelled (issue 12). Returns the record, with "ran" set."""
+    record_file = records / f"{stage.name}.json"
+    wanted = {"args": stage.args, "reads": {str(p): digest(p) for p in stage.reads}}
+    found = read_json(record_file) if record_file.is_file() else None
+    if found is not None and {k: found.get(k) for k in wanted} != wanted:
+        changed = [k for k in wanted if found.get(k) != wanted[k]]
+        raise ValueError(f"stage {stage.name}: {record_file} shows it was made by other {' and '.join(changed)} "
+                         f"({'arguments' if 'args' in changed else 'upstream files'}); this command cannot reuse it: "
+                         f"choose another --out (and --work)")
+    if all(p.exists() for p in stage.outputs):
+        made = {str(p): digest(p) for p in stage.outputs}
+        if found is None or found.get("outputs") != made:
+            raise ValueError(f"stage {stage.name}: {stage.outputs[0]} exists but no record in {records} shows this "
+                             f"command made it (or it changed since); choose another --out (and --work)")
+        print(f"[pipeline] {stage.name}: done already by the same command and inputs ({stage.outputs[0]})", flush=True)
+        return {**found, "ran": False}
+    atomic_write_json(record_file, wanted)   # first: an interrupted stage is resumed only by the same command
+    command = [sys.executable, "-m", *stage.args]
+    folder = stage.outputs[0].parent
+    if stage.resumable and folder.is_dir() and any(folder.iterdir()):
         command.append("--resume")
-    print(f"[pipeline] {name}: {' '.join(shlex.quote(a) for a in command[1:])}", flush=True)
+    print(f"[pipeline] {stage.name}: {' '.join(shlex.quote(a) for a in command[1:])}", flush=True)
     start = time.time()
     subprocess.run(command, check=True)
-    times[name] = round(time.time() - start, 1)
+    record = {**wanted, "outputs": {str(p): digest(p) for p in stage.outputs}, "commit": git_commit(),
+              "seconds": round(time.time() - start, 1)}
+    atomic_write_json(record_file, record)
+    return {**record, "ran": True}
 
 
 def pipeline(config: PipelineConfig, argv: list[str]) -> dict:
@@ -71,44 +121,47 @@ def pipeline(config: PipelineConfig, argv: list[str]) -> dict:
         raise ValueError(f"--preset must be one of {sorted(PRESETS)}, got {config.preset!r}")
     p = PRESETS[config.preset]
     out = Path(config.out)
-    work = Path(config.work or f"runs/pipeline-{out.name}")
-    work.mkdir(parents=True, exist_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
-    times_file = work / "stage_seconds.json"
-    times = read_json(times_file) if times_file.exists() else {}
+    work = Path(config.work) if config.work else default_work(out)
+    records = make_folder(work / "stages")
+    make_folder(out)
     data, expert, heldout = work / "data" / "train", work / "data" / "expert", work / "data" / "heldout"
+    tokenizer, world = work / "tokenizer" / "tokenizer.safetensors", work / "world"
+    manifests = [data / "manifest.json", expert / "manifest.json"]
     common = ["--env", config.env, "--workers", str(config.workers)]
     stages = [
-        ("record", ["trainers.record", *common, "--episodes", str(p["episodes"]), "--policy", config.policy,
-                    "--seed", str(config.seed), "--out", str(data)], data / "manifest.json", True),
-        ("record-expert", ["trainers.record", *common, "--episodes", str(p["expert_episodes"]), "--policy",
-                           "noisy-expert", "--seed", str(config.seed + 500), "--out", str(expert)], expert / "manifest.json", True),
-        ("record-heldout", ["trainers.record", *common, "--episodes", str(p["heldout_episodes"]), "--policy", config.heldout_policy,
-                            "--seed", str(config.seed + 1000), "--out", str(heldout)], heldout / "manifest.json", True),
-        ("tokenizer", ["trainers.tokenizer", "--data", str(data), str(expert), "--out", str(work / "tokenizer"),
-                       "--steps", str(p["tokenizer_steps"]), "--seed", str(config.seed)],
-         work / "tokenizer" / "tokenizer.safetensors", True),
-        ("world", ["trainers.world", "--data", str(data), str(expert), "--tokenizer", str(work / "tokenizer" / "tokenizer.safetensors"),
-                   "--out", str(work / "world"), "--steps", str(p["world_steps"]), "--batch-size", str(p["batch_size"]),
-                   "--seed", str(config.seed)], work / "world" / "world.json", True),
+        Stage("record", ["trainers.record", *common, "--episodes", str(p["episodes"]), "--policy", config.policy,
+                         "--seed", str(config.seed), "--out", str(data)], [data / "manifest.json"], [], True),
+        Stage("record-expert", ["trainers.record", *common, "--episodes", str(p["expert_episodes"]), "--policy",
+                                "noisy-expert", "--seed", str(config.seed + 500), "--out", str(expert)],
+              [expert / "manifest.json"], [], True),
+        Stage("record-heldout", ["trainers.record", *common, "--episodes", str(p["heldout_episodes"]), "--policy",
+                                 config.heldout_policy, "--seed", str(config.seed + 1000), "--out", str(heldout)],
+              [heldout / "manifest.json"], [], True),
+        Stage("tokenizer", ["trainers.tokenizer", "--data", str(data), str(expert), "--out", str(tokenizer.parent),
+                            "--steps", str(p["tokenizer_steps"]), "--seed", str(config.seed)], [tokenizer], manifests, True),
+        Stage("world", ["trainers.world", "--data", str(data), str(expert), "--tokenizer", str(tokenizer), "--out", str(world),
+                        "--steps", str(p["world_steps"]), "--batch-size", str(p["batch_size"]), "--seed", str(config.seed)],
+              [world / "world.json", world / "world.safetensors"], [*manifests, tokenizer], True),
+        Stage("bridge", ["trainers.bridge", "--world", str(world), "--data", str(data), str(expert), "--out", str(out),
+                         "--seed", str(config.seed)], [out / "world.json", out / "world.safetensors"],
+              [world / "world.json", world / "world.safetensors", *manifests], False),
+        Stage("evaluate-tokenizer", ["trainers.evaluate", "tokenizer", "--tokenizer", str(tokenizer), "--data", str(heldout),
+                                     "--png", str(out / "tokenizer_reconstructions.png"), "--json", str(out / "eval_tokenizer.json")],
+              [out / "eval_tokenizer.json"], [tokenizer, heldout / "manifest.json"], False),
+        Stage("evaluate-world", ["trainers.evaluate", "world", "--world", str(out), "--data", str(heldout), "--env", config.env, "--json",
+                                 str(out / "eval_world.json"), "--confusion-png", str(out / "confusion.png")],
+              [out / "eval_world.json"], [out / "world.json", out / "world.safetensors", heldout / "manifest.json"], False),
     ]
-    stages.append(("bridge", ["trainers.bridge", "--world", str(work / "world"), "--data", str(data), str(expert),
-                               "--out", str(out), "--seed", str(config.seed)], out / "world.json", False))
-    for name, args, done, resumable in stages:
-        run_stage(name, args, done, resumable, times)
-        atomic_write_json(times_file, times)
-    run_stage("evaluate-tokenizer", ["trainers.evaluate", "tokenizer", "--tokenizer", str(work / "tokenizer" / "tokenizer.safetensors"),
-                                     "--data", str(heldout), "--png", str(out / "tokenizer_reconstructions.png"),
-                                     "--json", str(out / "eval_tokenizer.json")], out / "eval_tokenizer.json", False, times)
-    run_stage("evaluate-world", ["trainers.evaluate", "world", "--world", str(out), "--data", str(heldout), "--env", config.env,
-                                 "--json", str(out / "eval_world.json"), "--confusion-png", str(out / "confusion.png")],
-              out / "eval_world.json", False, times)
-    atomic_write_json(times_file, times)
+    done = {stage.name: run_stage(stage, records) for stage in stages}
+    # every stage either ran now or was made earlier by exactly the arguments and inputs this command gives it
+    seconds = {name: record["seconds"] for name, record in done.items()}
     manifest = {
         "command": "python -m trainers.pipeline " + " ".join(shlex.quote(a) for a in argv),
-        "commit": git_commit(), "config": asdict(config), "preset": p,
+        "commit": git_commit(), "config": {**asdict(config), "work": str(work)}, "preset": p,
         "data_seeds": {"train": config.seed, "expert": config.seed + 500, "heldout": config.seed + 1000},
-        "stage_seconds": times, "total_seconds": round(sum(times.values()), 1),
+        "stages": {name: {"args": r["args"], "reused": not r["ran"], "commit": r["commit"], "seconds": r["seconds"]}
+                   for name, r in done.items()},
+        "stage_seconds": seconds, "total_seconds": round(sum(seconds.values()), 1),
         "metrics": {"tokenizer": read_json(out / "eval_tokenizer.json"), "world": read_json(out / "eval_world.json")},
     }
     atomic_write_json(out / "manifest.json", manifest)

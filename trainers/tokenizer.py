@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genie_env.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, save_model
+from genie_env.checkpoint import (check_resume, latest_checkpoint, load_checkpoint, read_model_extra, save_checkpoint,
+                                  save_model)
 from genie_env.config import parse_config
-from genie_env.dataset import Dataset
+from genie_env.dataset import Dataset, dataset_digest
 from genie_env.io import make_folder
 from genie_env.tokenizer import Tokenizer, TokenizerConfig
 
@@ -38,6 +39,9 @@ class TrainTokenizerConfig:
     code_dim: int = 32
     hidden: int = 128
     resume: bool = False
+
+
+RESUME_FREE = ("resume", "eval_every", "checkpoint_every")   # --resume may change these: they do not change the run
 
 
 @torch.no_grad()
@@ -68,15 +72,20 @@ def train(config: TrainTokenizerConfig) -> dict:
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     data = Dataset.load(config.data)
-    train_eps, val_eps = data.split(config.val_fraction, config.seed)
+    train_eps, val_eps = data.training_split(config.val_fraction, config.seed)
     train_frames = data.frame_indices(train_eps)
-    val_frames = data.frames[data.frame_indices(val_eps)][:: max(1, len(val_eps) and len(data.frame_indices(val_eps)) // 2000)]
+    val_frames = data.frames[data.frame_indices(val_eps)][:: max(1, len(data.frame_indices(val_eps)) // 2000)]
 
     model = Tokenizer(TokenizerConfig(codebook_size=config.codebook_size, code_dim=config.code_dim, hidden=config.hidden))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    step = 0
+    step, inputs = 0, {"data": dataset_digest(config.data)}
     if config.resume and latest_checkpoint(out) is not None:
-        step = load_checkpoint(latest_checkpoint(out), model, optimizer, rng)["step"]
+        info = load_checkpoint(latest_checkpoint(out), model, optimizer, rng)
+        check_resume(latest_checkpoint(out), info, dataclasses.asdict(config), inputs, RESUME_FREE)
+        step = info["step"]
+        if step >= config.steps and (out / "tokenizer.safetensors").is_file():
+            print(f"tokenizer: {out} already finished ({step} steps); its weights and metrics are kept", flush=True)
+            return read_model_extra(out / "tokenizer.safetensors").get("metrics", {})
     writer = SummaryWriter(str(out / "tb"))
     metrics: dict = {}
     start = time.time()
@@ -103,8 +112,11 @@ def train(config: TrainTokenizerConfig) -> dict:
                 tqdm.write(f"step {step}: val psnr {metrics['val/psnr']:.2f} dB (p1 {metrics['val/psnr_p1']:.2f}), "
                            f"codes used {metrics['val/codebook_used']}")
             if step % config.checkpoint_every == 0 or step == config.steps:
-                save_checkpoint(out / "checkpoint.safetensors", model, optimizer, step, dataclasses.asdict(config), rng)
+                save_checkpoint(out / "checkpoint.safetensors", model, optimizer, step, dataclasses.asdict(config), rng,
+                                {"inputs": inputs})
     writer.close()
+    if "val/psnr" not in metrics:   # resumed from the last checkpoint of a run killed before it saved its weights
+        metrics.update(evaluate(model, val_frames))
     metrics["train_seconds"] = time.time() - start
     save_model(out / "tokenizer.safetensors", model, "tokenizer", {"metrics": metrics, "data": config.data})
     return metrics
