@@ -13,16 +13,28 @@ from genie_env.world import EFFECT_NAMES, NOOP, WorldModel
 _cache: dict = {}
 
 
+def _file_identity(folder) -> tuple:
+    """What tells one version of a world's files from another: inode, size and change time of both files."""
+    stats = [(folder / name).stat() for name in ("world.json", "world.safetensors")]
+    return tuple((s.st_ino, s.st_size, s.st_mtime_ns) for s in stats)
+
+
 def shared_world(world=None, device: str = "auto") -> WorldModel:
-    """Load a world once per (path, device) and share it between envs, so N envs do not load it N times."""
+    """Load a world once per (path, device, file version) and share it between envs, so N envs do not load it N
+    times. A world whose files changed since (rewritten, copied over) is loaded afresh, never mixed (issue 12)."""
     from genie_env.world import load_world_model, resolve_world_path
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    key = (str(resolve_world_path(world).resolve()), str(device))
-    if key not in _cache:
-        _cache[key] = load_world_model(world, device=device)
-    return _cache[key]
+    folder = resolve_world_path(world).resolve()
+    place, identity = (str(folder), str(device)), _file_identity(folder)
+    cached = _cache.get(place)
+    while cached is None or cached[0] != identity:
+        loaded = load_world_model(folder, device=device)
+        before, identity = identity, _file_identity(folder)
+        if identity == before:   # no file changed while it loaded, so both files come from one version
+            cached = _cache[place] = (identity, loaded)
+    return cached[1]
 
 
 class DreamCore:
