@@ -4,6 +4,8 @@ The single env and the vector env are thin shells over this class, so both dream
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 
@@ -37,29 +39,89 @@ def shared_world(world=None, device: str = "auto") -> WorldModel:
     return cached[1]
 
 
+PRECISIONS = ("float32", "bfloat16")
+
+
 class DreamCore:
-    def __init__(self, world: WorldModel, num_envs: int, temperature: float = 0.0):
+    """N dreamed worlds on the world's device: their context ids, the start-frame bank and every random draw
+    stay there, so a step costs no host copy and no Python loop over worlds.
+
+    `compile_mode` (a `torch.compile` mode: "default", "reduce-overhead" = CUDA graphs, "max-autotune") and
+    `precision="bfloat16"` (the dynamics forward under bf16 autocast) are for speed on a GPU; both are off by
+    default, and off they leave the dream exactly as it was.
+    """
+
+    def __init__(self, world: WorldModel, num_envs: int, temperature: float = 0.0, compile_mode: str | None = None,
+                 precision: str = "float32"):
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
         if temperature < 0 or not np.isfinite(temperature):
             raise ValueError(f"temperature must be a finite number >= 0, got {temperature}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         self.world, self.num_envs, self.temperature = world, num_envs, float(temperature)
         self.ids = torch.zeros(num_envs, world.context, 16, 16, dtype=torch.long, device=world.device)
         self.generator = torch.Generator(world.device)
+        self.compiled = compile_mode is not None
+        self._dream_step = self._fast_dream_step(compile_mode, precision)
+        self._start_ids = None
+
+    def _fast_dream_step(self, compile_mode: str | None, precision: str):
+        """world.dream_step, optionally with a bf16 copy of the dynamics and compiled; the bridge's guard and
+        classes always run in float32 on the shared world's tensors."""
+        world = self.world
+        if precision == "bfloat16":
+            world = copy.copy(self.world)          # shares tokenizer, LAM, bridge; only the dynamics differ
+            world.dynamics = copy.deepcopy(self.world.dynamics).to(torch.bfloat16)
+            # autocast inside the forward casts the float32 action vectors and keeps LayerNorms in float32
+            world.dynamics.forward = torch.autocast(world.device.type, torch.bfloat16)(world.dynamics.forward)
+        if compile_mode is None:
+            return world.dream_step
+        return torch.compile(world.dream_step, mode=compile_mode)
 
     def seed(self, seed: int) -> None:
         self.generator.manual_seed(int(seed))
 
+    @property
+    def start_ids(self) -> torch.Tensor:
+        """The world's real start frames as context ids (S, W, 16, 16), encoded once and kept on the device."""
+        if self._start_ids is None:
+            frames = self.world.start_frames
+            if frames is None or not len(frames):
+                raise ValueError("this world has no start frames; pass reset(options={'frame': image})")
+            self._start_ids = self.world.context_ids(np.asarray(frames)[:, None])
+        return self._start_ids
+
     def reset(self, index: np.ndarray, frames: np.ndarray) -> None:
-        """Restart worlds `index` from uint8 frames (len(index), 64, 64, 3)."""
+        """Restart worlds `index` from uint8 frames (len(index) or 1, 64, 64, 3); one frame starts them all."""
         frames = check_frames(frames, "frames", 4)
         self.ids[torch.as_tensor(index, device=self.ids.device)] = self.world.context_ids(frames[:, None])
 
+    def restart(self, mask: torch.Tensor) -> None:
+        """Restart the worlds where `mask` (N,) bool is set from start frames of the bank, drawn with the core's
+        generator. Branch-free: every step may call it without a host sync."""
+        bank = self.start_ids
+        pick = torch.randint(len(bank), (self.num_envs,), generator=self.generator, device=bank.device)
+        self.ids = torch.where(mask.view(-1, 1, 1, 1), bank[pick], self.ids)
+
+    def latents_for(self, env_actions) -> torch.Tensor:
+        """Real env actions (N,) -> the latents (N,) that do them here, read by the world's bridge in each
+        world's own context (the dream's past, not the frame alone)."""
+        if self.world.bridge is None:
+            raise RuntimeError("this world has no action bridge: env actions cannot be mapped to latents")
+        return self.world.latents_for(self.ids, env_actions)
+
     def step(self, latents: torch.Tensor):
-        """latents (N,) -> (reward (N,), ended (N,) bool, effect class (N,) of what each latent did)."""
-        nxt, reward, ended, effect = self.world.dream_step(self.ids, latents, self.temperature, self.generator)
+        """latents (N,) -> (reward (N,) float32, ended (N,) bool, effect class (N,) of what each latent did)."""
+        generator = self.generator if self.temperature > 0 else None   # greedy draws nothing
+        if self.compiled:
+            torch.compiler.cudagraph_mark_step_begin()   # CUDA graphs reuse output memory from step to step
+        nxt, reward, ended, effect = self._dream_step(self.ids, latents, self.temperature, generator)
+        if self.compiled:
+            reward, ended = reward.clone(), ended.clone()
+            effect = None if effect is None else effect.clone()
         self.ids = torch.cat([self.ids[:, 1:], nxt[:, None]], 1)
-        return reward, ended, effect
+        return reward.float(), ended, effect
 
     def frames(self) -> torch.Tensor:
         """Current frames, uint8 (N, 64, 64, 3)."""
@@ -69,10 +131,13 @@ class DreamCore:
         """Current tokenizer codes, int64 (N, 16, 16)."""
         return self.world.vocab[self.ids[:, -1]]
 
-    def describe(self, effect) -> tuple[list, list]:
-        """Effect classes -> (meaning names, env actions) for `info`; unknown without a bridge."""
+    def env_actions(self, effect: torch.Tensor) -> torch.Tensor:
+        """Effect classes (N,) -> the real env action (N,) with that effect (no-op: the bridge's no-op action)."""
+        return torch.where(effect == NOOP, self.world.bridge["noop_action"], effect)
+
+    def describe(self, effect) -> tuple[np.ndarray, np.ndarray]:
+        """Effect classes -> (meaning names, env actions) as object arrays for `info`; None without a bridge."""
         if effect is None:
-            return [None] * self.num_envs, [None] * self.num_envs
-        effect = effect.cpu().numpy()
-        env_action = np.where(effect == NOOP, self.world.bridge["noop_action"], effect)
-        return [EFFECT_NAMES[e] for e in effect], [int(a) for a in env_action]
+            return np.full(self.num_envs, None, object), np.full(self.num_envs, None, object)
+        meaning = np.asarray(EFFECT_NAMES, dtype=object)[effect.cpu().numpy()]
+        return meaning, self.env_actions(effect).cpu().numpy().astype(object)

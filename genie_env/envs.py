@@ -9,8 +9,11 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 
 from genie_env.dream import DreamCore, shared_world
 from genie_env.frames import FRAME_SIZE, check_frames, render_frame
+from genie_env.world import ENV_ACTION_NAMES
 
 OBS_TYPES = ("rgb", "tokens")
+ACTION_KINDS = ("latent", "env")     # the world's latent actions, or MiniGrid's own through the bridge
+OBS_BACKENDS = ("numpy", "torch")    # torch: tensors on the world's device, as GPU-simulated envs hand back
 
 
 class RealFrames(gym.ObservationWrapper):
@@ -31,6 +34,16 @@ def _observation_space(world, obs_type: str) -> spaces.Box:
     if obs_type == "tokens":
         return spaces.Box(0, world.tokenizer.config.codebook_size - 1, (16, 16), np.int64)
     raise ValueError(f"obs_type must be one of {OBS_TYPES}, got {obs_type!r}")
+
+
+def _action_space(world, actions: str) -> spaces.Discrete:
+    if actions == "latent":
+        return spaces.Discrete(world.num_actions)
+    if actions == "env":
+        if world.bridge is None:
+            raise ValueError("actions='env' needs a world with an action bridge; this world has none")
+        return spaces.Discrete(len(ENV_ACTION_NAMES))
+    raise ValueError(f"actions must be one of {ACTION_KINDS}, got {actions!r}")
 
 
 def _as_array(values) -> np.ndarray:
@@ -57,8 +70,11 @@ class GenieDreamEnv(gym.Env):
     real MiniGrid runs: every frame after the first is imagined.
 
     ## Action Space
-    `Discrete(K)`: the world's K latent actions (K = 8 for the shipped world). What each one does is read off the
-    world's action bridge and reported in `info["meaning"]` (e.g. "left", "forward", "no-op").
+    `actions="latent"` (default): `Discrete(K)`, the world's K latent actions (K = 8 for the shipped world). What
+    each one does is read off the world's action bridge and reported in `info["meaning"]` (e.g. "left",
+    "forward", "no-op"). `actions="env"`: `Discrete(7)`, MiniGrid's own actions in its order (left, right,
+    forward, pickup, drop, toggle, done); each step the bridge picks the latent that does the action in the
+    dream's own context (issue 10), reported in `info["latent_action"]`.
 
     ## Observation Space
     `obs_type="rgb"`: `Box(0, 255, (64, 64, 3), uint8)`, the full-grid frame. `obs_type="tokens"`:
@@ -73,24 +89,24 @@ class GenieDreamEnv(gym.Env):
 
     ## Arguments
     `world` (a shipped world's name or a path, default the shipped "empty8"), `device` ("auto": CUDA when present,
-    else CPU), `obs_type` ("rgb" or "tokens"), `temperature` (0 = greedy dreams), `render_mode` (None,
-    "rgb_array", "human"), `max_episode_steps` (through `gym.make`). `reset(options={"frame": image})` starts from
+    else CPU), `obs_type` ("rgb" or "tokens"), `actions` ("latent" or "env"), `temperature` (0 = greedy dreams),
+    `render_mode` (None, "rgb_array", "human"), `max_episode_steps` (through `gym.make`). `reset(options={"frame": image})` starts from
     a uint8 (64, 64, 3) prompt image instead of a real start frame from the world's bank.
 
     ## Version History
-    * v0: first release.
+    * v0: first release; `actions="env"` added without a version bump (the default is unchanged).
     """
 
     metadata = {"render_modes": ["rgb_array", "human"], "render_fps": 10}
 
     def __init__(self, world: str | None = None, device: str = "auto", obs_type: str = "rgb",
-                 temperature: float = 0.0, render_mode: str | None = None):
+                 temperature: float = 0.0, render_mode: str | None = None, actions: str = "latent"):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
         self.world = shared_world(world, device)
-        self.obs_type, self.render_mode = obs_type, render_mode
+        self.obs_type, self.render_mode, self.actions = obs_type, render_mode, actions
         self.observation_space = _observation_space(self.world, obs_type)
-        self.action_space = spaces.Discrete(self.world.num_actions)
+        self.action_space = _action_space(self.world, actions)
         self.core = DreamCore(self.world, 1, temperature)
         self._started, self._closed, self._window = False, False, None
 
@@ -120,10 +136,10 @@ class GenieDreamEnv(gym.Env):
         if not np.issubdtype(array.dtype, np.integer) or array.shape not in ((), (1,)) \
                 or not 0 <= int(array.reshape(())) < self.action_space.n:
             raise ValueError(f"action must be an integer in [0, {self.action_space.n - 1}] (Discrete({self.action_space.n})), got {action!r}")
-        latent = torch.tensor([int(array.reshape(()))], device=self.world.device)
-        reward, ended, effect = self.core.step(latent)
+        latent = self.latent_for(int(array.reshape(()))) if self.actions == "env" else int(array.reshape(()))
+        reward, ended, effect = self.core.step(torch.tensor([latent], device=self.world.device))
         meaning, env_action = self.core.describe(effect)
-        info = {"latent_action": int(latent[0]), "meaning": meaning[0], "env_action": env_action[0]}
+        info = {"latent_action": latent, "meaning": meaning[0], "env_action": env_action[0]}
         if self.render_mode == "human":
             self.render()
         return self._obs(), float(reward[0]), bool(ended[0]), False, info
@@ -139,10 +155,22 @@ class GenieDreamEnv(gym.Env):
             return None
         return frame
 
+    def latent_for(self, env_action: int) -> int:
+        """The latent that does real env action `env_action` (0..6) now, read by the bridge in the dream's own
+        context: the path `actions="env"` steps take, and play's arrow keys."""
+        if not self._started:
+            raise RuntimeError("latent_for() before reset(): call env.reset() first")
+        return int(self.core.latents_for(np.array([env_action]))[0])
+
     def get_keys_to_action(self) -> dict:
-        """Keys for `gymnasium.utils.play.play`: number keys pick raw latents; arrows use the bridge's meanings."""
+        """Keys for `gymnasium.utils.play.play`: number keys pick raw latents; arrows use the bridge's meanings.
+        With `actions="env"`: arrows turn and move, P / D / T pick up, drop, toggle (as in genie_env.play)."""
         import pygame
 
+        if self.actions == "env":
+            from genie_env.play import ENV_ACTION_KEYS
+
+            return {(getattr(pygame, name),): action for name, action in ENV_ACTION_KEYS.items()}
         keys = {(ord(str(k)),): k for k in range(min(self.action_space.n, 10))}
         if self.world.bridge is not None and self.world.start_frames is not None:
             meanings = self.world.latent_meanings(self.world.start_frames[0])
@@ -159,66 +187,113 @@ class GenieDreamEnv(gym.Env):
 
 
 class GenieDreamVectorEnv(VectorEnv):
-    """N dreamed worlds stepped in one forward pass, with Gymnasium 1.x next-step autoreset."""
+    """N dreamed worlds stepped in one forward pass, with Gymnasium 1.x next-step autoreset.
+
+    The batch lives on the world's device: context ids, step counts, done flags, the start-frame bank and the
+    autoreset draws (the core's torch generator, seeded from `np_random`), and `step` runs no Python loop over
+    worlds. `obs_backend="numpy"` (default, for Gymnasium and SB3 users) copies observations, rewards and flags
+    to numpy at the edge; `obs_backend="torch"` hands back the tensors on the device, as GPU-simulated envs
+    (ManiSkill3, Isaac Lab) do, with float32 rewards and an `info` of tensors ("latent_action", and with a
+    bridge "effect" and "env_action"). Actions may be numpy arrays or tensors on any device. The spaces stay
+    Gymnasium's numpy spaces, as with `gymnasium.wrappers.vector.NumpyToTorch`.
+
+    Arguments as GenieDreamEnv's, and `num_envs`, `max_episode_steps` (None: never truncate), `obs_backend`,
+    `compile_mode` and `precision` (speed on a GPU; see `genie_env.dream.DreamCore`).
+    """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10, "autoreset_mode": AutoresetMode.NEXT_STEP}
 
     def __init__(self, num_envs: int = 1, world: str | None = None, device: str = "auto", obs_type: str = "rgb",
-                 temperature: float = 0.0, max_episode_steps: int | None = 256, render_mode: str | None = None):
+                 temperature: float = 0.0, max_episode_steps: int | None = 256, render_mode: str | None = None,
+                 actions: str = "latent", obs_backend: str = "numpy", compile_mode: str | None = None,
+                 precision: str = "float32"):
+        if obs_backend not in OBS_BACKENDS:
+            raise ValueError(f"obs_backend must be one of {OBS_BACKENDS}, got {obs_backend!r}")
         self.world = shared_world(world, device)
+        self.device = self.world.device
         self.num_envs, self.obs_type, self.render_mode = num_envs, obs_type, render_mode
+        self.actions, self.obs_backend = actions, obs_backend
         self.max_episode_steps = max_episode_steps
         self.single_observation_space = _observation_space(self.world, obs_type)
-        self.single_action_space = spaces.Discrete(self.world.num_actions)
+        self.single_action_space = _action_space(self.world, actions)
         self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, num_envs)
         self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
-        self.core = DreamCore(self.world, num_envs, temperature)
-        self.elapsed = np.zeros(num_envs, np.int64)
-        self.needs_reset = np.zeros(num_envs, bool)
+        self.core = DreamCore(self.world, num_envs, temperature, compile_mode, precision)
+        self.elapsed = torch.zeros(num_envs, dtype=torch.long, device=self.device)
+        self.needs_reset = torch.zeros(num_envs, dtype=torch.bool, device=self.device)
         self._started, self._closed = False, False
 
-    def _obs(self):
-        return (self.core.frames() if self.obs_type == "rgb" else self.core.tokens()).cpu().numpy()
+    def _edge(self, tensor: torch.Tensor):
+        """A batch tensor as this env hands it back: itself (torch backend) or a numpy array."""
+        return tensor if self.obs_backend == "torch" else tensor.cpu().numpy()
 
-    def _restart(self, index: np.ndarray, options: dict | None) -> None:
-        frames = np.stack([_start_frame(self.world, self.np_random, options) for _ in index])
-        self.core.reset(index, frames)
-        self.elapsed[index] = 0
-        self.needs_reset[index] = False
+    def _obs(self):
+        return self._edge(self.core.frames() if self.obs_type == "rgb" else self.core.tokens())
+
+    def _restart(self, mask: torch.Tensor) -> None:
+        """Start the worlds where `mask` (N,) bool is set afresh from the start-frame bank, on the device."""
+        self.core.restart(mask)
+        self.elapsed = torch.where(mask, 0, self.elapsed)
+        self.needs_reset = self.needs_reset & ~mask
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         if self._closed:
             raise RuntimeError("reset() on a closed GenieDreamVectorEnv; make a new one")
         self.core.seed(int(self.np_random.integers(2**63 - 1)))
-        self._restart(np.arange(self.num_envs), options)
+        if options and options.get("frame") is not None:   # every world starts from the given image
+            self.core.reset(np.arange(self.num_envs), check_frames(options["frame"], "options['frame']", 3)[None])
+            self.elapsed.zero_()
+            self.needs_reset.zero_()
+        else:
+            self._restart(torch.ones(self.num_envs, dtype=torch.bool, device=self.device))
         self._started = True
         return self._obs(), {}
+
+    def _check_actions(self, actions) -> torch.Tensor:
+        """Actions (N,) of integers in the action space, as a numpy array, a list or a tensor -> int64 on the device."""
+        n, high = self.num_envs, self.single_action_space.n
+        if torch.is_tensor(actions):
+            shape, dtype = tuple(actions.shape), actions.dtype
+            valid = shape == (n,) and not (dtype.is_floating_point or dtype.is_complex or dtype == torch.bool) \
+                and bool(((actions >= 0) & (actions < high)).all())
+        else:
+            actions = _as_array(actions)
+            shape, dtype = actions.shape, actions.dtype
+            valid = shape == (n,) and np.issubdtype(dtype, np.integer) and actions.min() >= 0 and actions.max() < high
+            actions = torch.from_numpy(actions.astype(np.int64)) if valid else actions
+        if not valid:
+            raise ValueError(f"actions must be {n} integers in [0, {high - 1}], got shape {shape} dtype {dtype}")
+        return actions.to(self.device, torch.long)
 
     def step(self, actions):
         if self._closed:
             raise RuntimeError("step() on a closed GenieDreamVectorEnv; make a new one")
         if not self._started:
             raise RuntimeError("step() before reset(): call envs.reset() first")
-        actions = _as_array(actions)
-        if actions.shape != (self.num_envs,) or not np.issubdtype(actions.dtype, np.integer) \
-                or actions.min() < 0 or actions.max() >= self.single_action_space.n:
-            raise ValueError(f"actions must be {self.num_envs} integers in [0, {self.single_action_space.n - 1}], "
-                             f"got shape {actions.shape} dtype {actions.dtype}")
-        restarting = np.flatnonzero(self.needs_reset)
-        reward, ended, effect = self.core.step(torch.from_numpy(actions.astype(np.int64)).to(self.world.device))
-        self.elapsed += 1
-        terminated = ended.cpu().numpy()
-        truncated = ~terminated & (self.elapsed >= self.max_episode_steps) if self.max_episode_steps else np.zeros_like(terminated)
-        reward = reward.cpu().numpy().astype(np.float64)
-        if len(restarting):  # next-step autoreset: these worlds ignore the action and start afresh
-            self._restart(restarting, None)
-            reward[restarting], terminated[restarting], truncated[restarting] = 0.0, False, False
+        actions = self._check_actions(actions)
+        latents = self.core.latents_for(actions) if self.actions == "env" else actions
+        reward, terminated, effect = self.core.step(latents)
+        restarting = self.needs_reset   # next-step autoreset: these worlds ignore the action and start afresh
+        self._restart(restarting)
+        self.elapsed = self.elapsed + ~restarting
+        terminated = terminated & ~restarting
+        truncated = ~terminated & ~restarting & (self.elapsed >= self.max_episode_steps) if self.max_episode_steps \
+            else torch.zeros_like(terminated)
+        reward = torch.where(restarting, 0.0, reward)
         self.needs_reset = terminated | truncated
+        return (self._obs(), self._edge(reward if self.obs_backend == "torch" else reward.double()),
+                self._edge(terminated), self._edge(truncated), self._info(latents, effect))
+
+    def _info(self, latents: torch.Tensor, effect: torch.Tensor | None) -> dict:
+        """Per-world step facts as arrays (tensors for the torch backend, names only for numpy)."""
+        if self.obs_backend == "torch":
+            info = {"latent_action": latents}
+            if effect is not None:
+                info.update(effect=effect, env_action=self.core.env_actions(effect))
+            return info
         meaning, env_action = self.core.describe(effect)
-        info = {"latent_action": actions.astype(np.int64), "meaning": np.array(meaning, dtype=object),
-                "env_action": np.array(env_action, dtype=object)}
-        return self._obs(), reward, terminated, truncated, info
+        return {"latent_action": latents.cpu().numpy(), "meaning": meaning, "env_action": env_action}
 
     def render(self):
         return self.core.frames().cpu().numpy() if self._started else None

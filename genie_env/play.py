@@ -4,8 +4,9 @@
     python -m genie_env.play --world PATH
     python -m genie_env.play --real          # the real MiniGrid env, same keys, for comparison
 
-Keys: arrows turn left / turn right / move forward (through the world's action bridge), P pickup, D drop,
-T toggle, number keys 0-9 choose raw latent actions, R resets, Esc quits. pygame is imported lazily, as in
+Keys: arrows turn left / turn right / move forward, P pickup, D drop, T toggle (MiniGrid's actions, mapped to
+latents by the world's action bridge in the dream's own context, as `actions="env"` steps are), number keys 0-9
+choose raw latent actions, R resets, Esc quits. pygame is imported lazily, as in
 MiniGrid's manual_control and Gymnasium's utils.play.
 """
 from __future__ import annotations
@@ -91,7 +92,7 @@ def play(world: str | None = None, real: bool = False, env_id: str = "MiniGrid-E
                 resets += 1
             elif event.type == pygame.KEYDOWN and event.key in keymap:
                 env_action = keymap[event.key]
-                action = env_action if real else int(env.unwrapped.world.env_to_latent_action(frame_of(obs)[None], [env_action])[0])
+                action = env_action if real else env.unwrapped.latent_for(env_action)
             elif event.type == pygame.KEYDOWN and not real and pygame.K_0 <= event.key <= pygame.K_9:
                 if event.key - pygame.K_0 < env.action_space.n:
                     action = event.key - pygame.K_0

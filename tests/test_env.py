@@ -154,3 +154,166 @@ def test_make_with_module_prefix():
     code = "import gymnasium as gym; env = gym.make('genie_env:GenieDream-v0'); print(env.reset(seed=0)[0].shape)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "(64, 64, 3)" in out.stdout
+
+
+# --- MiniGrid's own actions through the bridge (issue 10, item 4) -----------------------------------------------
+
+def test_env_actions_pass_both_checkers(tiny_world_path):
+    from gymnasium.utils.env_checker import check_env
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    env = gym.make("GenieDream-v0", world=str(tiny_world_path), device="cpu", actions="env")
+    assert env.action_space == gym.spaces.Discrete(7)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_env(env.unwrapped, skip_render_check=False)
+        sb3_check_env(env, warn=True)
+    assert not [str(w.message) for w in caught], [str(w.message) for w in caught]
+
+
+def test_env_actions_step_through_the_bridge(tiny_world_path):
+    from genie_env.world import EFFECT_NAMES
+
+    env = gym.make("GenieDream-v0", world=str(tiny_world_path), device="cpu", actions="env")
+    latent_env = gym.make("GenieDream-v0", world=str(tiny_world_path), device="cpu")
+    env.reset(seed=0)
+    latent_env.reset(seed=0)
+    world = env.unwrapped.world
+    for action in [2, 0, 2, 1, 3, 5, 6]:
+        expected = int(world.latents_for(env.unwrapped.core.ids, np.array([action]))[0])   # the dream's own context
+        obs, reward, terminated, truncated, info = env.step(action)
+        assert info["latent_action"] == expected and 0 <= expected < world.num_actions
+        assert info["meaning"] in EFFECT_NAMES and info["env_action"] in range(7)
+        # the same latent, stepped by hand in a latent-action env from the same state, dreams the same frame
+        assert np.array_equal(obs, latent_env.step(expected)[0])
+        if terminated:
+            break
+    with pytest.raises(ValueError, match=r"Discrete\(7\)"):
+        env.step(7)
+
+
+def test_bad_actions_and_backends_are_refused(tiny_world_path, tiny_world, tmp_path):
+    from genie_env.envs import GenieDreamEnv, GenieDreamVectorEnv
+    from genie_env.sb3 import GenieDreamSB3VecEnv
+
+    with pytest.raises(ValueError, match="actions must be one of"):
+        gym.make("GenieDream-v0", world=str(tiny_world_path), device="cpu", actions="joystick")
+    with pytest.raises(ValueError, match="actions must be one of"):
+        GenieDreamVectorEnv(2, world=str(tiny_world_path), device="cpu", actions=None)
+    with pytest.raises(ValueError, match="obs_backend must be one of"):
+        GenieDreamVectorEnv(2, world=str(tiny_world_path), device="cpu", obs_backend="jax")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        GenieDreamVectorEnv(2, world=str(tiny_world_path), device="cpu", precision="float16")
+    with pytest.raises(ValueError, match="SB3 reads numpy"):
+        GenieDreamSB3VecEnv(2, world=str(tiny_world_path), device="cpu", obs_backend="torch")
+    tiny_world.bridge = None
+    tiny_world.save(tmp_path / "bridgeless")
+    with pytest.raises(ValueError, match="needs a world with an action bridge"):
+        GenieDreamEnv(world=str(tmp_path / "bridgeless"), device="cpu", actions="env")
+
+
+def test_vector_env_actions_match_the_single_env(tiny_world_path):
+    envs = gym.make_vec("GenieDream-v0", num_envs=2, vectorization_mode="vector_entry_point",
+                        world=str(tiny_world_path), device="cpu", actions="env")
+    single = gym.make("GenieDream-v0", world=str(tiny_world_path), device="cpu", actions="env")
+    assert envs.single_action_space == gym.spaces.Discrete(7)
+    frame = single.unwrapped.world.start_frames[0]
+    envs.reset(seed=0, options={"frame": frame})
+    single.reset(options={"frame": frame})
+    for action in [2, 0, 2, 1, 4]:
+        obs, _, _, _, info = envs.step(np.array([action, 6]))
+        single_obs, _, _, _, single_info = single.step(action)
+        assert np.array_equal(obs[0], single_obs) and info["latent_action"][0] == single_info["latent_action"]
+
+
+def test_sb3_adapter_takes_env_actions(tiny_world_path):
+    from genie_env.sb3 import GenieDreamSB3VecEnv
+
+    venv = GenieDreamSB3VecEnv(num_envs=2, world=str(tiny_world_path), device="cpu", actions="env", max_episode_steps=3)
+    assert venv.action_space.n == 7
+    venv.reset()
+    ends = 0
+    for _ in range(4):
+        obs, rewards, dones, infos = venv.step(np.array([2, 5]))
+        assert obs.shape == (2, 64, 64, 3) and all(0 <= info["latent_action"] < 8 for info in infos)
+        ends += dones.sum()
+    assert ends >= 2   # episodes last at most 3 steps
+    venv.close()
+
+
+# --- the batch on the device (issue 11) ---------------------------------------------------------------------------
+
+def test_torch_backend_matches_numpy_backend(tiny_world_path):
+    import torch
+
+    runs = {}
+    for backend in ("numpy", "torch"):
+        envs = gym.make_vec("GenieDream-v0", num_envs=3, vectorization_mode="vector_entry_point", world=str(tiny_world_path),
+                            device="cpu", temperature=1.0, max_episode_steps=4, obs_backend=backend)
+        obs, _ = envs.reset(seed=5)
+        steps = [(obs, None, None, None)]
+        for t in range(10):
+            actions = np.array([t % 8, 2, 5])
+            obs, reward, terminated, truncated, info = envs.step(torch.from_numpy(actions) if backend == "torch" else actions)
+            steps.append((obs, reward, terminated, truncated))
+        runs[backend] = steps
+        if backend == "torch":
+            assert isinstance(obs, torch.Tensor) and obs.dtype == torch.uint8 and obs.device.type == "cpu"
+            assert reward.dtype == torch.float32 and terminated.dtype == torch.bool and truncated.dtype == torch.bool
+            assert set(info) == {"latent_action", "effect", "env_action"}
+            assert all(isinstance(v, torch.Tensor) and v.shape == (3,) for v in info.values())
+        else:
+            assert isinstance(obs, np.ndarray) and reward.dtype == np.float64 and terminated.dtype == bool
+    for (o1, r1, te1, tr1), (o2, r2, te2, tr2) in zip(runs["numpy"], runs["torch"]):
+        assert np.array_equal(o1, o2.numpy())
+        if r1 is not None:
+            assert np.allclose(r1, r2.numpy()) and np.array_equal(te1, te2.numpy()) and np.array_equal(tr1, tr2.numpy())
+    assert any(tr.any() for _, _, _, tr in runs["numpy"][1:])   # episodes of 4 steps were truncated and restarted
+
+
+def test_autoreset_draws_start_frames_from_the_bank_by_seed(tiny_world_path):
+    import torch
+
+    starts = []
+    for _ in range(2):
+        envs = gym.make_vec("GenieDream-v0", num_envs=16, vectorization_mode="vector_entry_point",
+                            world=str(tiny_world_path), device="cpu", max_episode_steps=1, obs_backend="torch")
+        first, _ = envs.reset(seed=1)
+        envs.step(torch.zeros(16, dtype=torch.long))          # every episode is truncated after one step
+        restarted, *_ = envs.step(torch.zeros(16, dtype=torch.long))
+        starts.append(torch.cat([first, restarted]))
+    world = envs.unwrapped.world
+    bank = world.ids_to_frames(world.context_ids(world.start_frames[:, None])[:, -1])   # the bank as the dream draws it
+    assert torch.equal(*starts)
+    assert all((bank == frame).flatten(1).all(1).any() for frame in starts[0])
+    with pytest.raises(ValueError, match="16 integers"):
+        envs.step(torch.full((16,), 0.5))
+    with pytest.raises(ValueError, match="16 integers"):
+        envs.step(torch.full((16,), 8))
+
+
+def test_bfloat16_dream_runs_and_defaults_leave_the_dream_unchanged(tiny_world):
+    import torch
+
+    from genie_env.dream import DreamCore
+
+    frames = np.repeat(tiny_world.start_frames[:1], 4, 0)
+    actions = torch.arange(12).view(3, 4) % tiny_world.num_actions
+    ids, expected = tiny_world.context_ids(frames[:, None]), []
+    for latents in actions:   # the world's own dream step, by hand
+        nxt = tiny_world.dream_step(ids, latents)[0]
+        ids = torch.cat([ids[:, 1:], nxt[:, None]], 1)
+        expected.append(tiny_world.ids_to_frames(nxt))
+    results = {}
+    for precision in ("float32", "bfloat16"):
+        core = DreamCore(tiny_world, 4, precision=precision)
+        core.reset(np.arange(4), frames[:1])   # one frame starts them all
+        dreamed = []
+        for latents in actions:
+            reward, ended, _ = core.step(latents)
+            assert reward.dtype == torch.float32 and ended.dtype == torch.bool
+            dreamed.append(core.frames())
+        results[precision] = torch.stack(dreamed)
+    assert tiny_world.dynamics.embed.weight.dtype == torch.float32   # the shared world is left in float32
+    assert torch.equal(results["float32"], torch.stack(expected))
+    assert results["bfloat16"].shape == results["float32"].shape and results["bfloat16"].dtype == torch.uint8
