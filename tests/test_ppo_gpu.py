@@ -1,0 +1,36 @@
+"""The GPU PPO trainer, on the CPU: a tiny run reads torch observations, saves an agent that Agent loads and that
+trainers.evaluate runs in the real env through the bridge."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def run(*args) -> str:
+    result = subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, cwd=ROOT, env=ENV)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def test_tiny_run_saves_an_agent_the_evaluator_runs(tiny_world_path, tmp_path):
+    from genie_env.agent import Agent
+
+    out = tmp_path / "agent"
+    printed = run("-m", "trainers.ppo_gpu", "--world", tiny_world_path, "--num-envs", 8, "--n-steps", 16,
+                  "--steps", 384, "--max-episode-steps", 8, "--device", "cpu", "--out", out)
+    assert "384 steps" in printed and "on cpu" in printed
+    agent = Agent(out)
+    assert agent.num_actions == 8 and agent.info["timesteps"] == 384 and agent.info["train_returns"]
+    actions = agent.act(np.zeros((2, 64, 64, 3), np.uint8))
+    assert actions.shape == (2,) and ((0 <= actions) & (actions < 8)).all()
+    result = json.loads(run("-m", "trainers.evaluate", "agent", "--agent", out, "--episodes", 1))
+    assert result["episodes"] == 1 and 0 <= result["success_rate"] <= 1 and "dream_mean_return" in result
+    refused = subprocess.run([sys.executable, "-m", "trainers.ppo_gpu", "--world", str(tiny_world_path), "--out", str(out)],
+                             capture_output=True, text=True, cwd=ROOT, env=ENV)
+    assert refused.returncode != 0 and "already holds a trained agent" in refused.stderr
