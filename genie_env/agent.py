@@ -15,6 +15,7 @@ import torch.nn as nn
 from gymnasium import spaces
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
+from genie_env.checkpoint import check_value
 from genie_env.io import atomic_write_json, load_tensors, read_json, save_tensors
 
 AGENT_FORMAT_VERSION = 1
@@ -83,13 +84,20 @@ class Agent:
         from stable_baselines3.common.policies import ActorCriticCnnPolicy
 
         folder = Path(folder)
+        if folder.is_file():
+            raise ValueError(f"{folder}: --agent is the agent's folder (with policy.json and policy.safetensors), "
+                             f"not a file in it")
         meta = read_json(folder / "policy.json")
+        source = folder / "policy.json"
         if meta.get("format") != "genie-agent" or not isinstance(meta.get("version"), int) \
                 or meta["version"] > AGENT_FORMAT_VERSION:
-            raise ValueError(f"{folder / 'policy.json'}: not a GenieDream agent of a version this library reads")
-        self.info = meta["info"]
-        self.num_actions = meta["num_actions"]
+            raise ValueError(f"{source}: not a GenieDream agent of a version this library reads")
+        # checked before the network is built: num_actions sizes its last layer (issue 12)
+        self.num_actions = check_value(meta.get("num_actions"), f"{source}: num_actions", int, 1, 256)
         # SB3 trains CNN policies on channel-first images, so the stored shape is (3, 64, 64)
+        if meta.get("observation_shape") != [3, 64, 64]:
+            raise ValueError(f"{source}: observation_shape must be [3, 64, 64], got {meta.get('observation_shape')!r}")
+        self.info = check_value(meta.get("info"), f"{source}: info", dict)
         observation_space = spaces.Box(0, 255, tuple(meta["observation_shape"]), np.uint8)
         self.policy = ActorCriticCnnPolicy(observation_space, spaces.Discrete(self.num_actions), lambda _: 0.0,
                                            features_extractor_class=TileCNN, normalize_images=True)

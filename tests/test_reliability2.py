@@ -1,0 +1,267 @@
+"""Promises of issue 12 (docs/RELIABILITY.md): a run reuses only what the same inputs made, a loaded world owns its
+memory, shipped names and paths do not mix, every config value read from a file is checked, trainers check their
+data first, and scripts answer bad input with an `error:` line instead of a traceback."""
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from genie_env import load_world_model
+from genie_env.io import atomic_write_json, load_tensors, read_json
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def run(*args, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, env=ENV, cwd=cwd or ROOT)
+
+
+def refused(result: subprocess.CompletedProcess, *words) -> None:
+    """The script exited non-zero with one `error:` line that says `words`, and no traceback."""
+    assert result.returncode != 0, result.stdout[-1000:]
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines()[-1].startswith("error: "), result.stderr[-2000:]
+    for word in words:
+        assert word in result.stderr, result.stderr[-2000:]
+
+
+def copy_world(src, dst) -> Path:
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("checkpoint.safetensors", "tb"))
+    return dst
+
+
+def edit_json(path, edit) -> None:
+    meta = read_json(path)
+    edit(meta)
+    path.write_text(json.dumps(meta))
+
+
+def edit_tensors(path, edit) -> None:
+    tensors, metadata = load_tensors(path)
+    edit(tensors, metadata)
+    save_file(tensors, str(path), metadata)
+
+
+# --- worlds in memory the process owns ----------------------------------------------------------------------
+
+def test_loaded_world_survives_its_file_being_cut(tiny_world_path, tmp_path):
+    """A memory-mapped world died with SIGBUS when its file was cut under it; an owned copy keeps dreaming."""
+    world = copy_world(tiny_world_path, tmp_path / "w")
+    script = ("import gymnasium as gym, genie_env, sys\n"
+              f"env = gym.make('GenieDream-v0', world={str(world)!r}, device='cpu')\n"
+              "env.reset(seed=0)\n"
+              f"open({str(world / 'world.safetensors')!r}, 'r+b').truncate(0)\n"
+              "for _ in range(3):\n    env.step(0)\n"
+              "print('dreamed on')\n")
+    result = run("-c", script)
+    assert result.returncode == 0 and "dreamed on" in result.stdout, (result.returncode, result.stderr[-2000:])
+
+
+def test_changed_world_is_loaded_afresh_not_mixed(tiny_world_path, tmp_path):
+    from genie_env.dream import shared_world
+
+    world = copy_world(tiny_world_path, tmp_path / "w")
+    first = shared_world(str(world), "cpu")
+    assert shared_world(str(world), "cpu") is first               # unchanged files: one shared copy
+    edit_json(world / "world.json", lambda meta: meta["info"]["reward_rule"].update(high=0.25))
+    second = shared_world(str(world), "cpu")
+    assert second is not first and second.info["reward_rule"]["high"] == 0.25
+    assert first.info["reward_rule"]["high"] != 0.25               # the old copy is left as it was
+
+
+# --- shipped names and paths -------------------------------------------------------------------------------
+
+def test_shipped_world_name_is_not_taken_from_the_current_folder(tiny_world_path, tmp_path, monkeypatch):
+    from genie_env.world import WORLDS_DIR, resolve_world_path
+
+    copy_world(tiny_world_path, tmp_path / "empty8")
+    monkeypatch.chdir(tmp_path)
+    assert resolve_world_path(None) == WORLDS_DIR / "empty8"
+    assert resolve_world_path("empty8") == WORLDS_DIR / "empty8"
+    assert resolve_world_path("./empty8").resolve() == (tmp_path / "empty8").resolve()
+    assert resolve_world_path(str(tmp_path / "empty8")) == tmp_path / "empty8"
+
+
+# --- config values read from files -----------------------------------------------------------------------
+
+WORLD_EDITS = {
+    "layers-huge": (lambda m: m["dynamics"].update(layers=10**9), "layers"),
+    "dim-huge": (lambda m: m["dynamics"].update(dim=3000), "dim"),
+    "heads-do-not-divide-dim": (lambda m: m["dynamics"].update(heads=3), "heads"),
+    "layers-bool": (lambda m: m["latent_action"].update(layers=True), "layers"),
+    "dim-string": (lambda m: m["dynamics"].update(dim="64"), "dim"),
+    "commitment-nan": (lambda m: m["tokenizer"].update(commitment=float("nan")), "commitment"),
+    "bottleneck-unknown": (lambda m: m["latent_action"].update(bottleneck="fsq"), "bottleneck"),
+    "vocab-differs": (lambda m: m["latent_action"].update(vocab_size=m["latent_action"]["vocab_size"] + 1), "vocab_size"),
+    "info-null": (lambda m: m.update(info=None), "info"),
+    "reward-rule-missing": (lambda m: m["info"].pop("reward_rule"), "reward_rule"),
+    "reward-low-above-high": (lambda m: m["info"]["reward_rule"].update(low=2.0, high=1.0), "reward_rule.high"),
+    "reward-inf": (lambda m: m["info"]["reward_rule"].update(high=float("inf")), "reward_rule.high"),
+    "end-only-not-bool": (lambda m: m["info"]["reward_rule"].update(at_end_only="yes"), "at_end_only"),
+    "noop-action-99": (lambda m: m["bridge"].update(noop_action=99), "noop_action"),
+    "labels-negative": (lambda m: m["bridge"].update(labels=-1), "labels"),
+    "bridge-extra-key": (lambda m: m["bridge"].update(temperature=2), "bridge"),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(WORLD_EDITS))
+def test_world_json_values_are_checked(tiny_world_path, tmp_path, edit):
+    world = copy_world(tiny_world_path, tmp_path / "w")
+    change, key = WORLD_EDITS[edit]
+    edit_json(world / "world.json", change)
+    with pytest.raises(ValueError) as error:
+        load_world_model(world)
+    assert str(world / "world.json") in str(error.value) and key in str(error.value)
+
+
+def test_non_finite_weights_are_refused(tiny_world_path, tiny_tokenizer, tmp_path):
+    from genie_env.checkpoint import load_model
+    from genie_env.tokenizer import Tokenizer, TokenizerConfig
+
+    world = copy_world(tiny_world_path, tmp_path / "w")
+    name = next(k for k in load_tensors(world / "world.safetensors")[0] if k.startswith("dynamics.") and "weight" in k)
+    edit_tensors(world / "world.safetensors", lambda t, m: t[name].view(-1)[0].fill_(float("nan")))
+    with pytest.raises(ValueError, match=f"world.safetensors: tensor {name} holds NaN"):
+        load_world_model(world)
+    tokenizer = tmp_path / "tokenizer.safetensors"
+    shutil.copy(tiny_tokenizer, tokenizer)
+    edit_tensors(tokenizer, lambda t, m: t[next(iter(t))].view(-1)[0].fill_(float("inf")))
+    with pytest.raises(ValueError, match="tokenizer.safetensors: tensor .* infinite"):
+        load_model(tokenizer, Tokenizer, TokenizerConfig, "tokenizer")
+
+
+def test_model_over_the_parameter_budget_is_refused_before_allocation(tiny_world_path, tmp_path):
+    """Every field within its bound, the whole too big (billions of parameters): counted on the meta device and
+    refused without allocating."""
+    world = copy_world(tiny_world_path, tmp_path / "w")
+    edit_json(world / "world.json", lambda m: m["dynamics"].update(dim=2048, layers=64, heads=64))
+    with pytest.raises(ValueError, match="world.json: Dynamics config asks for .* parameters"):
+        load_world_model(world)
+
+
+@pytest.mark.parametrize("edit, key", [
+    (lambda s: s.update(step="ten"), "training_state.step"),
+    (lambda s: s.update(step=-1), "training_state.step"),
+    (lambda s: s.update(config=None), "training_state.config"),
+    (lambda s: s.update(param_groups={"lr": 1}), "training_state.param_groups"),
+    (lambda s: s.update(numpy_rng={"state": "none"}), "RNG state"),
+])
+def test_checkpoint_metadata_values_are_checked(tiny_tokenizer, tmp_path, edit, key):
+    from genie_env.checkpoint import load_checkpoint, load_model
+    from genie_env.tokenizer import Tokenizer, TokenizerConfig
+
+    checkpoint = tmp_path / "checkpoint.safetensors"
+    shutil.copy(tiny_tokenizer.parent / "checkpoint.safetensors", checkpoint)
+
+    def change(tensors, metadata):
+        state = json.loads(metadata["training_state"])
+        edit(state)
+        metadata["training_state"] = json.dumps(state)
+    edit_tensors(checkpoint, change)
+    model = load_model(tiny_tokenizer, Tokenizer, TokenizerConfig, "tokenizer")
+    with pytest.raises(ValueError, match=f"checkpoint.safetensors: .*{key}"):
+        load_checkpoint(checkpoint, model, torch.optim.Adam(model.parameters()), np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("edit, key", [
+    (lambda m: m.update(num_actions=10**9), "num_actions"),
+    (lambda m: m.update(num_actions=0), "num_actions"),
+    (lambda m: m.update(num_actions=7.0), "num_actions"),
+    (lambda m: m.update(observation_shape=[3, 64]), "observation_shape"),
+    (lambda m: m.update(observation_shape=[3, 10**6, 10**6]), "observation_shape"),
+    (lambda m: m.update(info=None), "info"),
+])
+def test_policy_json_values_are_checked(tmp_path, edit, key):
+    from genie_env.agent import Agent
+
+    meta = {"format": "genie-agent", "version": 1, "num_actions": 7, "observation_shape": [3, 64, 64],
+            "info": {"config": {}}}
+    edit(meta)
+    (tmp_path / "policy.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=f"policy.json: .*{key}"):
+        Agent(tmp_path)
+
+
+# --- trainers: resume only the same run, check the data first --------------------------------------------------
+
+TOKENIZER = ["-m", "trainers.tokenizer", "--steps", "4", "--batch-size", "4", "--codebook-size", "16", "--hidden", "8",
+             "--eval-every", "2", "--checkpoint-every", "2"]
+
+
+@pytest.fixture(scope="module")
+def other_data(tmp_path_factory):
+    from trainers.record import RecordConfig, record
+
+    out = tmp_path_factory.mktemp("other") / "data"
+    record(RecordConfig(env="MiniGrid-Empty-5x5-v0", episodes=3, policy="random", out=str(out), seed=7, workers=1))
+    return out
+
+
+def test_resume_with_other_data_or_hyperparameters_is_refused(tiny_data, other_data, tmp_path):
+    out = tmp_path / "tok"
+    assert run(*TOKENIZER, "--data", tiny_data, "--out", out).returncode == 0
+    refused(run(*TOKENIZER, "--data", tiny_data, "--out", out, "--resume", "--lr", "0.1"), "cannot resume", "lr")
+    refused(run(*TOKENIZER, "--data", tiny_data, "--out", out, "--resume", "--steps", "6"), "cannot resume", "steps")
+    refused(run(*TOKENIZER, "--data", other_data, "--out", out, "--resume"), "cannot resume", "data")
+    # the same data re-recorded in place with other content (same path, same flags): the digest tells
+    moved = tmp_path / "moved"
+    shutil.copytree(tiny_data, moved)
+    assert run(*TOKENIZER, "--data", moved, "--out", tmp_path / "tok2").returncode == 0
+    shutil.rmtree(moved)
+    shutil.copytree(other_data, moved)
+    refused(run(*TOKENIZER, "--data", moved, "--out", tmp_path / "tok2", "--resume"), "cannot resume", "data")
+
+
+def test_resuming_a_finished_run_keeps_its_metrics(tiny_data, tmp_path):
+    out = tmp_path / "tok"
+    first = run(*TOKENIZER, "--data", tiny_data, "--out", out)
+    assert first.returncode == 0, first.stderr[-2000:]
+    weights = (out / "tokenizer.safetensors").read_bytes()
+    again = run(*TOKENIZER, "--data", tiny_data, "--out", out, "--resume", "--eval-every", "1")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "already finished" in again.stdout and "nan" not in again.stdout
+    assert again.stdout.splitlines()[-1] == first.stdout.splitlines()[-1]          # the same val psnr line
+    assert (out / "tokenizer.safetensors").read_bytes() == weights
+
+
+def test_world_trainer_resume_is_checked_and_a_finished_run_kept(tiny_data, tiny_tokenizer, other_data, tmp_path):
+    args = ["-m", "trainers.world", "--data", tiny_data, "--tokenizer", tiny_tokenizer, "--out", tmp_path / "w",
+            "--steps", "4", "--eval-every", "2", "--checkpoint-every", "2", "--batch-size", "4", "--lam-dim", "16",
+            "--dim", "16", "--layers", "1", "--bridge-labels", "10", "--device", "cpu"]
+    assert run(*args).returncode == 0
+    world = (tmp_path / "w" / "world.safetensors").read_bytes()
+    again = run(*args, "--resume")
+    assert again.returncode == 0 and "already finished" in again.stdout and "nan" not in again.stdout, again.stderr[-2000:]
+    assert (tmp_path / "w" / "world.safetensors").read_bytes() == world
+    refused(run(*args, "--resume", "--changed-weight", "2"), "cannot resume", "changed_weight")
+    refused(run(*[a if a != tiny_data else other_data for a in args], "--resume"), "cannot resume", "data")
+
+
+@pytest.fixture(scope="module")
+def one_episode(tmp_path_factory):
+    from trainers.record import RecordConfig, record
+
+    out = tmp_path_factory.mktemp("one") / "data"
+    record(RecordConfig(env="MiniGrid-Empty-5x5-v0", episodes=1, policy="explore", out=str(out), seed=0, workers=1))
+    return out
+
+
+@pytest.mark.parametrize("case", ["one-episode", "val-fraction-0"])
+def test_trainers_refuse_data_without_validation_up_front(tiny_data, one_episode, tiny_tokenizer, tmp_path, case):
+    data, extra = (one_episode, []) if case == "one-episode" else (tiny_data, ["--val-fraction", "0"])
+    result = run(*TOKENIZER, "--data", data, "--out", tmp_path / "tok", *extra)
+    refused(result, "validation")
+    assert not (tmp_path / "tok" / "checkpoint.safetensors").exists()             # refused before the first step
+    result = run("-m", "trainers.world", "--data", data, "--tokenizer", tiny_tokenizer, "--out", tmp_path / "w",
+                 "--steps", "2", "--batch-size", "2", "--dim", "16", "--lam-dim", "16", "--layers", "1", *extra)
+    refused(result, "validation")
+    assert not (tmp_path / "w" / "checkpoint.safetensors").exists()
