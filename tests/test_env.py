@@ -235,7 +235,7 @@ def test_sb3_adapter_takes_env_actions(tiny_world_path):
     ends = 0
     for _ in range(4):
         obs, rewards, dones, infos = venv.step(np.array([2, 5]))
-        assert obs.shape == (2, 64, 64, 3) and all(0 <= info["latent_action"] < 8 for info in infos)
+        assert obs.shape == (2, 64, 64, 3) and all(0 <= info["latent_action"] < venv.envs.world.num_actions for info in infos)
         ends += dones.sum()
     assert ends >= 2   # episodes last at most 3 steps
     venv.close()
@@ -253,7 +253,7 @@ def test_torch_backend_matches_numpy_backend(tiny_world_path):
         obs, _ = envs.reset(seed=5)
         steps = [(obs, None, None, None)]
         for t in range(10):
-            actions = np.array([t % 8, 2, 5])
+            actions = np.array([t % envs.single_action_space.n, 2, 5])
             obs, reward, terminated, truncated, info = envs.step(torch.from_numpy(actions) if backend == "torch" else actions)
             steps.append((obs, reward, terminated, truncated))
         runs[backend] = steps

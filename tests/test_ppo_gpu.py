@@ -19,16 +19,17 @@ def run(*args) -> str:
 
 
 def test_tiny_run_saves_an_agent_the_evaluator_runs(tiny_world_path, tmp_path):
+    from genie_env import load_world_model
     from genie_env.agent import Agent
 
     out = tmp_path / "agent"
     printed = run("-m", "trainers.ppo_gpu", "--world", tiny_world_path, "--num-envs", 8, "--n-steps", 16,
                   "--steps", 384, "--max-episode-steps", 8, "--device", "cpu", "--out", out)
     assert "384 steps" in printed and "on cpu" in printed
-    agent = Agent(out)
-    assert agent.num_actions == 8 and agent.info["timesteps"] == 384 and agent.info["train_returns"]
+    agent, num_actions = Agent(out), load_world_model(tiny_world_path).num_actions
+    assert agent.num_actions == num_actions and agent.info["timesteps"] == 384 and agent.info["train_returns"]
     actions = agent.act(np.zeros((2, 64, 64, 3), np.uint8))
-    assert actions.shape == (2,) and ((0 <= actions) & (actions < 8)).all()
+    assert actions.shape == (2,) and ((0 <= actions) & (actions < num_actions)).all()
     result = json.loads(run("-m", "trainers.evaluate", "agent", "--agent", out, "--episodes", 1))
     assert result["episodes"] == 1 and 0 <= result["success_rate"] <= 1 and "dream_mean_return" in result
     refused = subprocess.run([sys.executable, "-m", "trainers.ppo_gpu", "--world", str(tiny_world_path), "--out", str(out)],
