@@ -1,21 +1,11 @@
 """The GPU PPO trainer, on the CPU: a tiny run reads torch observations, saves an agent that Agent loads and that
 trainers.evaluate runs in the real env through the bridge."""
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
-
-
-def run(*args) -> str:
-    result = subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, cwd=ROOT, env=ENV)
-    assert result.returncode == 0, result.stderr[-2000:]
-    return result.stdout
+from test_scripts import ENV, ROOT, run
 
 
 def test_tiny_run_saves_an_agent_the_evaluator_runs(tiny_world_path, tmp_path):
