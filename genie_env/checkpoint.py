@@ -29,13 +29,16 @@ def save_checkpoint(path, model: torch.nn.Module, optimizer: torch.optim.Optimiz
 
 
 def load_checkpoint(path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None,
-                    rng: np.random.Generator | None) -> dict:
-    """Restore a checkpoint in place; return its JSON part (step, config, extra)."""
+                    rng: np.random.Generator | None, check=None) -> dict:
+    """Restore a checkpoint in place; return its JSON part (step, config, extra). `check(info)`, if given, runs
+    on that JSON part before anything is restored (see `check_resume`)."""
     tensors, metadata = load_tensors(path)
     if "training_state" not in metadata or "rng.torch" not in tensors:
         raise ValueError(f"{path}: not a training checkpoint (no training_state metadata or torch RNG state)")
     info = _json_metadata(metadata, "training_state", path)
     _check_training_state(info, path)
+    if check is not None:
+        check(info)
     model_state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     check_state_dict(path, model.state_dict(), model_state)
     model.load_state_dict(model_state)

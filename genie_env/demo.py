@@ -10,6 +10,7 @@ without a bridge gets random latent actions. Each GIF frame is captioned with th
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -69,7 +70,10 @@ def main(argv=None) -> None:
     parser.add_argument("--bench-steps", type=int, default=200, help="random steps timed for the throughput")
     args = parser.parse_args(argv)
 
-    env = gym.make("GenieDream-v0", world=args.world, device=args.device)
+    try:
+        env = gym.make("GenieDream-v0", world=args.world, device=args.device)
+    except (ValueError, FileNotFoundError) as e:   # no such world, a device this machine lacks
+        sys.exit(f"error: {e}")
     frames, captions = rollout(env, args.steps, args.seed)
     save_gif(args.gif, frames, captions, fps=env.metadata["render_fps"])
     speed = steps_per_second(env, args.bench_steps, args.seed)

@@ -140,7 +140,7 @@ class Dynamics(nn.Module):
              generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One dream step: (next tokens (B, 16, 16), reward (B,), end probability (B,))."""
         out = self.forward(context, action)
-        if temperature <= 0:
+        if temperature < 1e-6:   # greedy: 0, and tiny ones (logits / 1e-38 overflow; softmax gave NaN, issue 12)
             tiles = out.logits.argmax(-1)
         else:
             probs = torch.softmax(out.logits.float() / temperature, -1)

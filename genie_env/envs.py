@@ -213,7 +213,9 @@ class GenieDreamVectorEnv(VectorEnv):
         self.device = self.world.device
         self.num_envs, self.obs_type, self.render_mode = num_envs, obs_type, render_mode
         self.actions, self.obs_backend = actions, obs_backend
-        self.max_episode_steps = max_episode_steps
+        if max_episode_steps == 0:   # as gym.make: 0 is refused, None or a negative number means no limit
+            raise ValueError("max_episode_steps must be positive, or None or -1 for no limit; got 0")
+        self.max_episode_steps = max_episode_steps if max_episode_steps is not None and max_episode_steps > 0 else None
         self.single_observation_space = _observation_space(self.world, obs_type)
         self.single_action_space = _action_space(self.world, actions)
         self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, num_envs)

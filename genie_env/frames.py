@@ -31,6 +31,20 @@ def render_frame(env) -> np.ndarray:
     return frame
 
 
+def check_minigrid_env(env_id: str, flag: str = "--env") -> None:
+    """Refuse, as a ValueError naming `flag`, an env id that is unknown or not a MiniGrid env: only MiniGrid envs
+    render the frames a world learns from (issue 12)."""
+    import gymnasium as gym
+    import minigrid  # noqa: F401  (registers the MiniGrid envs)
+
+    spec = gym.registry.get(env_id)
+    if spec is None:
+        raise ValueError(f"unknown {flag} {env_id!r} (unknown env id; MiniGrid ids look like 'MiniGrid-Empty-8x8-v0')")
+    if not str(spec.entry_point).startswith("minigrid."):
+        raise ValueError(f"{flag} {env_id!r} is not a MiniGrid env (entry point {spec.entry_point}); "
+                         f"MiniGrid ids look like 'MiniGrid-Empty-8x8-v0'")
+
+
 def check_frames(frames, name: str = "frames", ndim: int = 4) -> np.ndarray:
     """Validate uint8 frames of shape (..., 64, 64, 3) with exactly `ndim` dims; return them as an ndarray."""
     frames = np.asarray(frames) if not hasattr(frames, "numpy") else frames.cpu().numpy()

@@ -254,6 +254,8 @@ class WorldModel:
         """
         ids = self._context_for(frames, context)
         actions = _as_int_array(actions, "actions", (len(ids),), len(ENV_ACTION_NAMES))
+        if not len(ids):   # no frames, no latents (latents_for's (N, K) views have no shape for N = 0)
+            return np.zeros(0, np.int64)
         return self.latents_for(ids, actions).cpu().numpy().astype(np.int64)
 
     def latent_meanings(self, frame) -> list[str]:
@@ -422,6 +424,23 @@ def resolve_world_path(path=None) -> Path:
     return candidate
 
 
+def resolve_device(device) -> torch.device:
+    """'auto' (CUDA when present, else the CPU), 'cpu', 'cuda' or 'cuda:N' -> a device this machine has; anything
+    else is a ValueError, not torch's error at the first tensor moved there (issue 12)."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}") from None
+    if resolved.type == "cuda" and (not torch.cuda.is_available() or (resolved.index or 0) >= torch.cuda.device_count()):
+        raise ValueError(f"device {device!r} asked for, but this machine has {torch.cuda.device_count()} CUDA "
+                         f"device(s); use 'cpu' or 'auto'")
+    if resolved.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
+    return resolved
+
+
 def _is_shipped_name(path) -> bool:
     name = str(path)
     return (isinstance(path, str) and name not in ("", ".", "..") and "/" not in name and "\\" not in name
@@ -484,6 +503,7 @@ def _load_state(module: torch.nn.Module, tensors: dict, prefix: str, source) -> 
 
 def load_world_model(path=None, device: str = "cpu") -> WorldModel:
     """Load a world: None or a shipped name ('empty8') or a path. Never unpickles; errors name the file."""
+    device = resolve_device(device)
     folder = resolve_world_path(path)
     meta = read_json(folder / "world.json")
     source = folder / "world.json"
@@ -533,6 +553,4 @@ def load_world_model(path=None, device: str = "cpu") -> WorldModel:
         raise ValueError(f"{weights}: start_frames must be uint8 (N, 64, 64, 3), got {tuple(start.shape)} {start.dtype}")
     start = start.numpy() if start is not None else None
     world = WorldModel(tokenizer, lam, dynamics, tensors["vocab"], bridge, start, meta["info"])
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
     return world.to(device)

@@ -265,3 +265,132 @@ def test_trainers_refuse_data_without_validation_up_front(tiny_data, one_episode
                  "--steps", "2", "--batch-size", "2", "--dim", "16", "--lam-dim", "16", "--layers", "1", *extra)
     refused(result, "validation")
     assert not (tmp_path / "w" / "checkpoint.safetensors").exists()
+
+
+# --- the pipeline reuses a stage only for the same command and inputs ------------------------------------------
+
+def test_pipeline_reuses_a_stage_only_for_the_same_inputs(tmp_path):
+    from trainers.pipeline import Stage, default_work, run_stage
+
+    assert default_work("a/world") != default_work("b/world")                    # two outs never share stages
+    records, data, upstream = tmp_path / "stages", tmp_path / "data", tmp_path / "upstream.txt"
+    records.mkdir()
+    upstream.write_text("one")
+    args = ["trainers.record", "--env", "MiniGrid-Empty-5x5-v0", "--episodes", "1", "--workers", "1", "--out", str(data)]
+    stage = Stage("record", args, [data / "manifest.json"], [upstream], True)
+    assert run_stage(stage, records)["ran"]
+    assert not run_stage(stage, records)["ran"]                                  # the same command: reused
+    with pytest.raises(ValueError, match="other args"):
+        run_stage(Stage("record", [*args, "--seed", "3"], stage.outputs, [upstream], True), records)
+    upstream.write_text("two")
+    with pytest.raises(ValueError, match="other reads"):
+        run_stage(stage, records)
+    upstream.write_text("one")
+    (records / "record.json").unlink()                                           # an output no record explains
+    with pytest.raises(ValueError, match="no record"):
+        run_stage(stage, records)
+
+
+# --- error lines, not tracebacks ---------------------------------------------------------------------------
+
+@pytest.fixture()
+def agent_file(tmp_path):
+    (tmp_path / "agent").mkdir()
+    (tmp_path / "agent" / "sb3_model.zip").write_bytes(b"PK")
+    return tmp_path / "agent" / "sb3_model.zip"
+
+
+BAD_COMMANDS = {
+    "evaluate-unknown-env": (["trainers.evaluate", "agent", "--agent", "{tmp}", "--env", "MiniGrid-Nope-v0"], "unknown --env"),
+    "evaluate-cartpole": (["trainers.evaluate", "agent", "--agent", "{tmp}", "--env", "CartPole-v1"], "not a MiniGrid env"),
+    "evaluate-zero-episodes": (["trainers.evaluate", "agent", "--agent", "{tmp}", "--episodes", "0"], "--episodes must be >= 1"),
+    "evaluate-agent-file": (["trainers.evaluate", "agent", "--agent", "{agent}"], "not a file in it"),
+    "ppo-real-cartpole": (["trainers.ppo_dream", "--real-env", "CartPole-v1", "--out", "{tmp}/ppo"], "not a MiniGrid env"),
+    "ppo-real-unknown": (["trainers.ppo_dream", "--real-env", "Nope-v0", "--out", "{tmp}/ppo"], "unknown --real-env"),
+    "bridge-no-labels": (["trainers.bridge", "--labels", "0", "--out", "{tmp}/w"], "--labels must be >= 1"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_COMMANDS))
+def test_scripts_answer_bad_input_with_an_error_line(tmp_path, agent_file, case):
+    args, message = BAD_COMMANDS[case]
+    args = [a.format(tmp=tmp_path, agent=agent_file) for a in args]
+    refused(run("-m", *args), message)
+    assert not (tmp_path / "ppo").exists() and not (tmp_path / "w").exists()
+
+
+def test_record_of_a_non_minigrid_env_is_refused_and_writes_nothing(tmp_path):
+    refused(run("-m", "trainers.record", "--env", "CartPole-v1", "--episodes", "1", "--out", tmp_path / "data"),
+            "not a MiniGrid env")
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_demo_on_a_missing_cuda_device_is_an_error_line(tiny_world_path, tmp_path):
+    refused(run("-m", "genie_env.demo", "--world", tiny_world_path, "--device", "cuda", "--gif", tmp_path / "d.gif"),
+            "CUDA")
+
+
+def test_full_disk_while_recording_is_an_error_line(tmp_path, monkeypatch):
+    from trainers.record import main
+
+    def full(*args):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(SystemExit) as exit:
+        main(["--env", "MiniGrid-Empty-5x5-v0", "--episodes", "1", "--workers", "1", "--out", str(tmp_path / "d")])
+    assert str(exit.value.code).startswith("error: ") and "No space left" in str(exit.value.code)
+
+
+def test_evaluation_is_printed_before_a_json_it_cannot_write(tiny_tokenizer, tiny_data, tmp_path):
+    (tmp_path / "file").write_text("a file, not a folder")
+    result = run("-m", "trainers.evaluate", "tokenizer", "--tokenizer", tiny_tokenizer, "--data", tiny_data,
+                 "--frames", "8", "--json", tmp_path / "file" / "eval.json")
+    refused(result, "cannot write --json")
+    assert json.loads(result.stdout)["frames"] == 8                               # the evaluation is not lost
+
+
+# --- the env and the world at their edges -------------------------------------------------------------------
+
+def test_tiny_temperature_dreams_greedily_not_nan(tiny_world_path):
+    import gymnasium as gym
+
+    frames = {}
+    for temperature in (0.0, 1e-38):
+        env = gym.make("GenieDream-v0", world=str(tiny_world_path), device="cpu", temperature=temperature)
+        env.reset(seed=0)
+        frames[temperature] = [env.step(k % env.action_space.n)[0] for k in range(4)]
+    assert all(np.array_equal(a, b) for a, b in zip(frames[0.0], frames[1e-38]))
+
+
+def test_env_to_latent_action_of_no_frames_is_empty(tiny_world):
+    latents = tiny_world.env_to_latent_action(np.zeros((0, 64, 64, 3), np.uint8), np.zeros(0, np.int64))
+    assert latents.shape == (0,) and latents.dtype == np.int64
+
+
+@pytest.mark.parametrize("limit", [None, -1])
+def test_vector_env_reads_no_limit_like_gymnasium(tiny_world_path, limit):
+    from genie_env.envs import GenieDreamVectorEnv
+
+    envs = GenieDreamVectorEnv(num_envs=2, world=str(tiny_world_path), device="cpu", max_episode_steps=limit)
+    envs.reset(seed=0)
+    for _ in range(3):
+        truncated = envs.step(np.zeros(2, np.int64))[3]
+        assert not np.asarray(truncated).any()
+
+
+def test_vector_env_refuses_max_episode_steps_0_like_gym_make(tiny_world_path):
+    from genie_env.envs import GenieDreamVectorEnv
+
+    with pytest.raises(ValueError, match="max_episode_steps"):
+        GenieDreamVectorEnv(num_envs=2, world=str(tiny_world_path), device="cpu", max_episode_steps=0)
+
+
+@pytest.mark.parametrize("umask, mode", [(0o077, 0o600), (0o002, 0o664), (0o022, 0o644)])
+def test_files_are_created_with_the_users_umask(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        atomic_write_json(tmp_path / "x.json", {"a": 1})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "x.json").stat().st_mode & 0o777 == mode

@@ -29,6 +29,8 @@ class BridgeConfig:
 
 def main(argv=None) -> None:
     config = parse_config(BridgeConfig, argv, __doc__)
+    if config.labels < 1:   # with none, every latent would mean the first action ("left")
+        sys.exit(f"error: --labels must be >= 1 (labelled transitions the bridge is fitted on), got {config.labels}")
     try:
         world = load_world_model(config.world)
         data = Dataset.load(config.data)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from genie_env.dataset import Dataset
-from genie_env.frames import psnr
+from genie_env.frames import check_minigrid_env, psnr
 from genie_env.world import EFFECT_NAMES, NOOP, WorldModel, load_world_model
 
 CORRECT_DB = 30.0   # a dreamed frame counts as correct at PSNR >= 30 dB against the real frame
@@ -355,6 +355,7 @@ def run_dream_episodes(act, world: str, episodes: int, seed: int, num_envs: int 
 def evaluate_agent(args) -> dict:
     from genie_env.agent import Agent
 
+    check_minigrid_env(args.env)
     agent = Agent(args.agent)
     config = agent.info["config"]
     world = None if config["real_env"] else load_world_model(config["world"])
@@ -364,6 +365,9 @@ def evaluate_agent(args) -> dict:
     result.update(run_dream_episodes(agent.act, args.world or config["world"], args.episodes, args.seed,
                                      env_actions=bool(config["real_env"])))
     return result
+
+
+COUNTS = ("frames", "transitions", "clips", "rollouts", "policy_episodes", "episodes")   # flags that must be >= 1
 
 
 def main(argv=None) -> None:
@@ -397,18 +401,23 @@ def main(argv=None) -> None:
     agent.add_argument("--world", default=None, help="the dream to measure its return in (default: the one it trained in)")
     agent.add_argument("--json", default=None)
     args = parser.parse_args(argv)
+    for count in COUNTS:   # a mean over 0 episodes is NaN, which is not even JSON
+        if getattr(args, count, 1) < 1:
+            sys.exit(f"error: --{count.replace('_', '-')} must be >= 1, got {getattr(args, count)}")
     jobs = {"tokenizer": evaluate_tokenizer, "world": evaluate_world, "agent": evaluate_agent}
     try:
         result = jobs[args.what](args)
     except (ValueError, FileNotFoundError) as e:
         sys.exit(f"error: {e}")
-    text = json.dumps(result, indent=2)
+    print(json.dumps(result, indent=2), flush=True)   # first: a --json that cannot be written loses nothing
     if args.json:
         from genie_env.io import atomic_write_json
 
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(args.json, result)
-    print(text)
+        try:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(args.json, result)
+        except OSError as e:
+            sys.exit(f"error: cannot write --json {args.json} ({e.strerror}); the result is printed above")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import numpy as np
 from genie_env.agent import make_ppo, ppo_settings, save_agent
 from genie_env.checkpoint import load_checkpoint, save_checkpoint
 from genie_env.config import parse_config
+from genie_env.frames import check_minigrid_env
 from genie_env.io import atomic_write_json, read_json
 
 
@@ -133,12 +134,10 @@ def train(config: PPOConfig) -> dict:
         raise ValueError(f"{out} already holds a trained agent; choose another --out")
     if checkpoint.exists() and not config.resume:
         raise ValueError(f"{out} already holds a training run; pass --resume to continue it or choose another --out")
-    if config.eval_every and not config.real_env:   # known before training, not at the first measurement
-        import gymnasium as gym
-        import minigrid  # noqa: F401
-
-        if config.eval_env not in gym.registry:
-            raise ValueError(f"unknown --eval-env {config.eval_env!r}; MiniGrid ids look like 'MiniGrid-Empty-8x8-v0'")
+    if config.real_env:   # known before training, not at the first measurement
+        check_minigrid_env(config.real_env, "--real-env")
+    elif config.eval_every:
+        check_minigrid_env(config.eval_env, "--eval-env")
     out.mkdir(parents=True, exist_ok=True)
     env = VecMonitor(make_env(config))
     settings = ppo_settings(config.seed, config.n_steps, config.lr, config.ent_coef, config.anneal_lr)

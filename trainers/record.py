@@ -16,7 +16,7 @@ import numpy as np
 
 from genie_env.config import parse_config
 from genie_env.dataset import FORMAT_VERSION, shard_name, write_shard
-from genie_env.frames import render_frame
+from genie_env.frames import check_minigrid_env, render_frame
 from genie_env.io import atomic_write_json, make_folder, read_json
 from genie_env.policies import POLICIES, expert_action, make_policy, random_policy  # noqa: F401 (re-exported)
 
@@ -80,11 +80,7 @@ def record_shard(args) -> dict:
 
 def check_config(config: RecordConfig) -> None:
     """Reject bad arguments before anything is written."""
-    import gymnasium as gym
-    import minigrid  # noqa: F401
-
-    if config.env not in gym.registry:
-        raise ValueError(f"unknown env id {config.env!r}; MiniGrid ids look like 'MiniGrid-Empty-8x8-v0'")
+    check_minigrid_env(config.env)
     if config.episodes <= 0:
         raise ValueError(f"--episodes must be > 0, got {config.episodes}")
     if config.episodes_per_shard <= 0:
@@ -167,6 +163,8 @@ def main(argv=None) -> None:
         manifest = record(config)
     except ValueError as e:
         sys.exit(f"error: {e}")
+    except OSError as e:   # a full disk, a folder made read-only mid-run: the shards written so far stay (--resume)
+        sys.exit(f"error: recording to {config.out} failed: {e}; free the space and rerun with --resume")
     counts = manifest["counts"]
     print(f"recorded {counts['episodes']} episodes, {counts['steps']} steps ({counts['terminated']} reached the goal) in {config.out}")
 

@@ -80,8 +80,9 @@ def train(config: TrainTokenizerConfig) -> dict:
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     step, inputs = 0, {"data": dataset_digest(config.data)}
     if config.resume and latest_checkpoint(out) is not None:
-        info = load_checkpoint(latest_checkpoint(out), model, optimizer, rng)
-        check_resume(latest_checkpoint(out), info, dataclasses.asdict(config), inputs, RESUME_FREE)
+        checkpoint = latest_checkpoint(out)
+        info = load_checkpoint(checkpoint, model, optimizer, rng, check=lambda found: check_resume(
+            checkpoint, found, dataclasses.asdict(config), inputs, RESUME_FREE))
         step = info["step"]
         if step >= config.steps and (out / "tokenizer.safetensors").is_file():
             print(f"tokenizer: {out} already finished ({step} steps); its weights and metrics are kept", flush=True)

@@ -191,8 +191,9 @@ def train(config: TrainWorldConfig) -> dict:
     optimizer = torch.optim.AdamW(brain.parameters(), lr=config.lr, weight_decay=0.01)
     step = 0
     if config.resume and latest_checkpoint(out) is not None:
-        info = load_checkpoint(latest_checkpoint(out), brain, optimizer, rng)
-        check_resume(latest_checkpoint(out), info, dataclasses.asdict(config), inputs, RESUME_FREE)
+        checkpoint = latest_checkpoint(out)
+        info = load_checkpoint(checkpoint, brain, optimizer, rng, check=lambda found: check_resume(
+            checkpoint, found, dataclasses.asdict(config), inputs, RESUME_FREE))
         step = info["step"]
         if step >= config.steps and (out / "world.json").is_file():
             print(f"world: {out} already finished ({step} steps); its world and metrics are kept", flush=True)
