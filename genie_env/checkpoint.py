@@ -60,6 +60,15 @@ def load_checkpoint(path, model: torch.nn.Module, optimizer: torch.optim.Optimiz
     return info
 
 
+def resume(out, model: torch.nn.Module, optimizer, rng, config: dict, inputs: dict, free: tuple = ()) -> int:
+    """Restore the checkpoint in folder `out`, if any, once `check_resume` has passed; its step (0 without one)."""
+    checkpoint = latest_checkpoint(out)
+    if checkpoint is None:
+        return 0
+    check = lambda info: check_resume(checkpoint, info, config, inputs, free)   # noqa: E731
+    return load_checkpoint(checkpoint, model, optimizer, rng, check)["step"]
+
+
 def check_resume(path, info: dict, config: dict, inputs: dict, free: tuple = ()) -> None:
     """Refuse to resume checkpoint `path` (its JSON part `info`) unless it was made by the same hyper-parameters
     `config` (fields in `free` may differ: they do not change the run, e.g. how often it checkpoints) and from the

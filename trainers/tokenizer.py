@@ -16,8 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genie_env.checkpoint import (check_resume, latest_checkpoint, load_checkpoint, read_model_extra, save_checkpoint,
-                                  save_model)
+from genie_env.checkpoint import latest_checkpoint, read_model_extra, resume, save_checkpoint, save_model
 from genie_env.config import parse_config
 from genie_env.dataset import Dataset, dataset_digest
 from genie_env.io import make_folder
@@ -79,11 +78,8 @@ def train(config: TrainTokenizerConfig) -> dict:
     model = Tokenizer(TokenizerConfig(codebook_size=config.codebook_size, code_dim=config.code_dim, hidden=config.hidden))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     step, inputs = 0, {"data": dataset_digest(config.data)}
-    if config.resume and latest_checkpoint(out) is not None:
-        checkpoint = latest_checkpoint(out)
-        info = load_checkpoint(checkpoint, model, optimizer, rng, check=lambda found: check_resume(
-            checkpoint, found, dataclasses.asdict(config), inputs, RESUME_FREE))
-        step = info["step"]
+    if config.resume:
+        step = resume(out, model, optimizer, rng, dataclasses.asdict(config), inputs, RESUME_FREE)
         if step >= config.steps and (out / "tokenizer.safetensors").is_file():
             print(f"tokenizer: {out} already finished ({step} steps); its weights and metrics are kept", flush=True)
             return read_model_extra(out / "tokenizer.safetensors").get("metrics", {})

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genie_env.checkpoint import check_resume, latest_checkpoint, load_checkpoint, load_model, save_checkpoint
+from genie_env.checkpoint import latest_checkpoint, load_model, resume, save_checkpoint
 from genie_env.config import parse_config
 from genie_env.dataset import Dataset, dataset_digest
 from genie_env.dynamics import Dynamics, DynamicsConfig, tile_patterns
@@ -190,11 +190,8 @@ def train(config: TrainWorldConfig) -> dict:
     model = DistributedDataParallel(brain) if world_size > 1 else brain
     optimizer = torch.optim.AdamW(brain.parameters(), lr=config.lr, weight_decay=0.01)
     step = 0
-    if config.resume and latest_checkpoint(out) is not None:
-        checkpoint = latest_checkpoint(out)
-        info = load_checkpoint(checkpoint, brain, optimizer, rng, check=lambda found: check_resume(
-            checkpoint, found, dataclasses.asdict(config), inputs, RESUME_FREE))
-        step = info["step"]
+    if config.resume:
+        step = resume(out, brain, optimizer, rng, dataclasses.asdict(config), inputs, RESUME_FREE)
         if step >= config.steps and (out / "world.json").is_file():
             print(f"world: {out} already finished ({step} steps); its world and metrics are kept", flush=True)
             return read_json(out / "world.json")["info"].get("training", {})
