@@ -133,7 +133,7 @@ class DreamCore:
 
     def env_actions(self, effect: torch.Tensor) -> torch.Tensor:
         """Effect classes (N,) -> the real env action (N,) with that effect (no-op: the bridge's no-op action)."""
-        return torch.where(effect == NOOP, self.world.bridge["noop_action"], effect)
+        return self.world.bridge.env_action(effect)
 
     def describe(self, effect) -> tuple[np.ndarray, np.ndarray]:
         """Effect classes -> (meaning names, env actions) as object arrays for `info`; None without a bridge."""

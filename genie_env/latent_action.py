@@ -1,5 +1,9 @@
 """The latent action model (LAM): from frames up to t and frame t+1, one of K discrete latent actions.
 
+Issue 10: the default is W = 1 (frames t and t+1 only: a longer past let the LAM learn "as before", which a
+persistent recording policy rewards) and a categorical bottleneck whose codes the trainer anchors to MiniGrid's
+7 actions with the bridge's ~200 labelled transitions, so each latent means one action in every state.
+
 Genie (Bruce et al. 2024) infers actions without labels: an encoder sees the past and the next frame and must
 squeeze what changed through a tiny discrete bottleneck; a decoder that already sees the past must rebuild the
 next frame from it. Here the decoder is the dynamics model itself (trained jointly), so the latents are exactly
@@ -14,7 +18,7 @@ import torch
 import torch.nn as nn
 from einops import rearrange
 
-from genie_env.nn import BinaryQuantizer, Block, Quantized, VectorQuantizer
+from genie_env.nn import BinaryQuantizer, Block, CategoricalBottleneck, Quantized, VectorQuantizer
 
 
 @dataclass
@@ -28,7 +32,7 @@ class LatentActionConfig:
     dim: int = 96
     layers: int = 2
     heads: int = 4
-    bottleneck: str = "vq"        # "binary": one sign per bit (FSQ, 2 levels); "vq": EMA codebook, dead-code reset
+    bottleneck: str = "categorical"  # "categorical": argmax of K logits, label-anchored; "vq": EMA codebook; "binary": FSQ
     sample_entropy: float = 0.0
     batch_entropy: float = 0.05
     vq_dim: int = 16
@@ -36,6 +40,11 @@ class LatentActionConfig:
     @property
     def latent_dim(self) -> int:
         return self.num_actions.bit_length() - 1 if self.bottleneck == "binary" else self.vq_dim
+
+    @property
+    def encoder_out(self) -> int:
+        """Width of the encoder's output: K logits for the categorical bottleneck, else the latent itself."""
+        return self.num_actions if self.bottleneck == "categorical" else self.latent_dim
 
 
 def group_tokens(embedded: torch.Tensor, group: int) -> torch.Tensor:
@@ -57,15 +66,17 @@ class LatentActionModel(nn.Module):
         self.cls = nn.Parameter(torch.zeros(1, 1, c.dim))
         self.blocks = nn.ModuleList(Block(c.dim, c.heads) for _ in range(c.layers))
         self.norm = nn.LayerNorm(c.dim)
-        self.to_latent = nn.Linear(c.dim, c.latent_dim)
-        if c.bottleneck == "binary":
+        self.to_latent = nn.Linear(c.dim, c.encoder_out)
+        if c.bottleneck == "categorical":
+            self.quantizer = CategoricalBottleneck(c.num_actions, c.latent_dim, c.batch_entropy)
+        elif c.bottleneck == "binary":
             if c.num_actions < 2 or c.num_actions & (c.num_actions - 1):
                 raise ValueError(f"num_actions must be a power of two >= 2 (one sign per bit), got {c.num_actions}")
             self.quantizer = BinaryQuantizer(c.latent_dim, c.sample_entropy, c.batch_entropy)
         elif c.bottleneck == "vq":
             self.quantizer = VectorQuantizer(c.num_actions, c.latent_dim, decay=0.95, dead_fraction=0.1)
         else:
-            raise ValueError(f"bottleneck must be 'binary' or 'vq', got {c.bottleneck!r}")
+            raise ValueError(f"bottleneck must be 'categorical', 'vq' or 'binary', got {c.bottleneck!r}")
         nn.init.normal_(self.position, std=0.02)
 
     def encode(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -81,8 +92,8 @@ class LatentActionModel(nn.Module):
 
     def forward(self, tokens: torch.Tensor, labels: torch.Tensor | None = None) -> Quantized:
         """`labels` (B,): the code a labelled transition must take (its env action), -1 where unlabelled (VQ only)."""
-        if labels is not None and self.config.bottleneck != "vq":
-            raise ValueError("labelled latent actions need the 'vq' bottleneck")
+        if labels is not None and self.config.bottleneck == "binary":
+            raise ValueError("labelled latent actions need the 'categorical' or 'vq' bottleneck")
         if labels is not None:
             return self.quantizer(self.encode(tokens), labels)
         return self.quantizer(self.encode(tokens))

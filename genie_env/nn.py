@@ -36,8 +36,9 @@ class VectorQuantizer(nn.Module):
         return self.distances(flat).argmin(1)
 
     def distances(self, flat: torch.Tensor) -> torch.Tensor:
-        """(N, D) -> squared distances (N, K) to every code."""
-        return flat.pow(2).sum(1, keepdim=True) - 2 * flat @ self.codebook.t() + self.codebook.pow(2).sum(1)[None]
+        """(N, D) -> squared distances (N, K) to every code (a copy of the codebook, which the EMA updates in place)."""
+        codebook = self.codebook.clone()
+        return flat.pow(2).sum(1, keepdim=True) - 2 * flat @ codebook.t() + codebook.pow(2).sum(1)[None]
 
     def forward(self, z: torch.Tensor, targets: torch.Tensor | None = None) -> Quantized:
         """z (N, D); `targets` (N,): a code each row must take, or -1 for rows free to take the nearest.
@@ -94,6 +95,40 @@ class VectorQuantizer(nn.Module):
         p = counts / counts.sum().clamp(min=1)
         perplexity = torch.exp(-(p * torch.log(p.clamp(min=1e-10))).sum())
         return int((counts > 0).sum()), float(perplexity)
+
+
+class CategoricalBottleneck(nn.Module):
+    """K named codes read off logits: each row takes its argmax (straight-through softmax gradients reach the
+    encoder), or the code its label names. A code is an index, not a moving point as in a VQ, so a few labels fix
+    what each code means for good (LAOM, Nikulin et al. 2025: labels on a few % of transitions anchor latent
+    actions); the unlabelled rows follow, shaped by the dynamics model's reconstruction."""
+
+    def __init__(self, num_codes: int, dim: int, batch_entropy: float = 0.05):
+        super().__init__()
+        self.num_codes, self.dim, self.batch_entropy = num_codes, dim, batch_entropy
+        self.codebook = nn.Parameter(torch.randn(num_codes, dim) * 0.5)      # the vector each code gives the decoder
+
+    def nearest(self, logits: torch.Tensor) -> torch.Tensor:
+        return logits.argmax(-1)
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor | None = None) -> Quantized:
+        """logits (N, K); targets (N,): a code each row must take, or -1 where free."""
+        probs = torch.softmax(logits.float(), -1)
+        indices = logits.argmax(-1)
+        supervised = None
+        if targets is not None:
+            labelled = targets >= 0
+            indices = torch.where(labelled, targets, indices)
+            supervised = F.cross_entropy(logits.float(), targets, ignore_index=-1) if bool(labelled.any()) else logits.sum() * 0
+        hard = F.one_hot(indices, self.num_codes).type_as(probs)
+        weights = hard + probs - probs.detach()                                  # straight-through
+        mean = probs.mean(0)
+        regulariser = self.batch_entropy * (mean * torch.log(mean.clamp(min=1e-9))).sum()   # minus batch entropy
+        return Quantized(weights @ self.codebook, indices, regulariser, supervised)
+
+    @torch.no_grad()
+    def usage(self, indices: torch.Tensor) -> tuple[int, float]:
+        return VectorQuantizer.usage(self, indices)
 
 
 class BinaryQuantizer(nn.Module):

@@ -55,10 +55,14 @@ def show_frame(window: Window | None, frame: np.ndarray, fps: int) -> Window:
 
 
 def play(world: str | None = None, real: bool = False, env_id: str = "MiniGrid-Empty-8x8-v0", scale: int = 8,
-         seed: int | None = None, max_frames: int | None = None, fps: int = 30, keys: list[int] | None = None) -> dict:
+         seed: int | None = None, max_frames: int | None = None, fps: int = 30, keys: list[int] | None = None,
+         prompt: np.ndarray | None = None, keep_frames: bool = False) -> dict:
     """Run the interactive loop; return counts (frames shown, steps taken, resets) and the measured FPS.
 
     `keys` (pygame key codes) are posted as key presses, one at the start of each frame: a script for headless runs.
+    `prompt`: the dream's first frame (uint8 (64, 64, 3), e.g. the real env's for the same seed) instead of one
+    from its bank. `keep_frames`: also return the frame shown after each step ("frames_after_steps") and whether
+    that step ended the episode ("ended"), so a script can compare the dream with the real env key by key.
     """
     import gymnasium as gym
     import pygame
@@ -77,7 +81,8 @@ def play(world: str | None = None, real: bool = False, env_id: str = "MiniGrid-E
         frame_of = lambda obs: obs
     window = Window(scale, "MiniGrid (real)" if real else "GenieDream (dream)")
     keymap = {getattr(pygame, name): action for name, action in ENV_ACTION_KEYS.items()}
-    obs, _ = env.reset(seed=seed)
+    obs, _ = env.reset(seed=seed, options=None if real or prompt is None else {"frame": prompt})
+    shown, ended = [], []
     text, frames, steps, resets, start = "arrows: move   P/D/T: pickup/drop/toggle   0-9: latents   R: reset", 0, 0, 0, time.perf_counter()
     running = True
     while running and (max_frames is None or frames < max_frames):
@@ -99,6 +104,9 @@ def play(world: str | None = None, real: bool = False, env_id: str = "MiniGrid-E
         if action is not None:
             obs, reward, terminated, truncated, info = env.step(action)
             steps += 1
+            if keep_frames:
+                shown.append(np.array(frame_of(obs)))
+                ended.append(bool(terminated or truncated))
             meaning = f"latent {action} = {info.get('meaning')}" if not real else f"action {action}"
             text = f"{meaning}   reward {reward:.2f}" + ("   episode over: R" if terminated or truncated else "")
         frames += 1
@@ -107,7 +115,10 @@ def play(world: str | None = None, real: bool = False, env_id: str = "MiniGrid-E
     elapsed = time.perf_counter() - start
     window.close()
     env.close()
-    return {"frames": frames, "steps": steps, "resets": resets, "fps": frames / max(elapsed, 1e-9)}
+    result = {"frames": frames, "steps": steps, "resets": resets, "fps": frames / max(elapsed, 1e-9)}
+    if keep_frames:
+        result.update(frames_after_steps=shown, ended=ended)
+    return result
 
 
 def main(argv=None) -> None:

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from einops import rearrange
 
+from genie_env.bridge import (EFFECT_NAMES, ENV_ACTION_NAMES, IMPLAUSIBLE, NOOP, ActionBridge,  # noqa: F401
+                              ChangeGuard, RewardRule, change_signature)
 from genie_env.checkpoint import build_model, check_value, config_from_dict
 from genie_env.dynamics import Dynamics, DynamicsConfig
 from genie_env.frames import check_frames
@@ -25,16 +27,11 @@ from genie_env.vocab import build_vocab
 WORLD_FORMAT_VERSION = 2            # 2: tile-level dynamics (a tile table), latents anchored to env actions
 WORLDS_DIR = Path(__file__).parent / "worlds"
 DEFAULT_WORLD = "empty8"
-ENV_ACTION_NAMES = ("left", "right", "forward", "pickup", "drop", "toggle", "done")
-NOOP = len(ENV_ACTION_NAMES)          # the probe's class for "the frame did not change"
-EFFECT_NAMES = ENV_ACTION_NAMES + ("no-op",)
-BRIDGE_TENSORS = ("weight", "bias", "seen", "observed")
-IMPLAUSIBLE = -1                      # effect of a latent whose dreamed change never happens in real data
-HASH_BITS = 40                        # signature hashes: sums of V * V weights below 2**40 stay inside int64
+BRIDGE_TENSORS = ("weight", "bias", "seen", "observed")   # saved as bridge.<name>; "observed" is the guard's
 
 
 @torch.no_grad()
-def encode_dataset(tokenizer: Tokenizer, frames: np.ndarray, batch_size: int = 1024) -> torch.Tensor:
+def encode_dataset(tokenizer: Tokenizer, frames: np.ndarray, batch_size: int = 256) -> torch.Tensor:
     """uint8 frames (F, 64, 64, 3) -> tokenizer codes (F, 16, 16), in batches."""
     return torch.cat([tokenizer.encode(torch.from_numpy(frames[i : i + batch_size])) for i in range(0, len(frames), batch_size)])
 
@@ -51,15 +48,23 @@ def _as_int_array(values, name: str, shape: tuple, high: int) -> np.ndarray:
 
 
 class WorldModel:
-    """A learned MiniGrid world. Frames are uint8 (..., 64, 64, 3); tokens are tokenizer codes (..., 16, 16)."""
+    """A learned MiniGrid world. Frames are uint8 (..., 64, 64, 3); tokens are tokenizer codes (..., 16, 16).
+
+    Composes the tokenizer (pixels <-> tokens), the latent action model (which latent explains a step), the
+    dynamics model (the next frame from the current one and a latent), and, from genie_env.bridge, the action
+    bridge (what a latent does, in env actions), the change guard (which changes real play shows) and the reward
+    rule (where real play pays). The public calls: encode, decode, infer_actions, dream, latent_to_env_action,
+    env_to_latent_action, latent_meanings; the envs step with `dream_step`.
+    """
 
     def __init__(self, tokenizer: Tokenizer, lam: LatentActionModel, dynamics: Dynamics, vocab: torch.Tensor,
-                 bridge: dict | None = None, start_frames: np.ndarray | None = None, info: dict | None = None):
+                 bridge: ActionBridge | None = None, start_frames: np.ndarray | None = None, info: dict | None = None,
+                 guard: ChangeGuard | None = None):
         self.tokenizer, self.lam, self.dynamics = tokenizer.eval(), lam.eval(), dynamics.eval()
         self.vocab = vocab.long()
         _, self.code_to_id = build_vocab(self.vocab, tokenizer.quantizer.codebook)
         self.patches = tokenizer.patch_table()[self.vocab]                         # (V, 4, 4, 3) uint8
-        self.bridge = bridge
+        self.bridge, self.guard = bridge, guard
         self.start_frames = start_frames
         self.info = info or {}
         self.device = torch.device("cpu")
@@ -73,13 +78,19 @@ class WorldModel:
     def context(self) -> int:
         return self.dynamics.config.context
 
+    @property
+    def reward_rule(self) -> RewardRule | None:
+        rule = self.info.get("reward_rule")
+        return None if rule is None else RewardRule(**rule)
+
     def to(self, device) -> "WorldModel":
         self.device = torch.device(device)
         for module in (self.tokenizer, self.lam, self.dynamics):
             module.to(self.device)
         self.vocab, self.code_to_id, self.patches = (t.to(self.device) for t in (self.vocab, self.code_to_id, self.patches))
-        if self.bridge is not None:
-            self.bridge.update({k: self.bridge[k].to(self.device) for k in BRIDGE_TENSORS})
+        for part in (self.bridge, self.guard):
+            if part is not None:
+                part.to(self.device)
         return self
 
     # --- pixels <-> tokens ---------------------------------------------------------------------------------------
@@ -132,11 +143,12 @@ class WorldModel:
     @torch.no_grad()
     def step_ids(self, context_ids: torch.Tensor, latents: torch.Tensor, temperature: float = 0.0,
                  generator: torch.Generator | None = None):
-        """One batched dream step on ids: (next ids (N, 16, 16), reward (N,), end probability (N,))."""
+        """One batched dynamics step on ids, unguarded: (next ids (N, 16, 16), reward (N,), end probability (N,))."""
         return self.dynamics.step(context_ids, self.lam.action_vectors[latents], temperature, generator)
 
     def dream(self, context, actions, temperature: float = 0.0, seed: int | None = None) -> np.ndarray:
-        """Dream H steps: context uint8 (N, C, 64, 64, 3), latent actions (N, H) -> frames (N, H, 64, 64, 3)."""
+        """Dream H steps: context uint8 (N, C, 64, 64, 3), latent actions (N, H) -> frames (N, H, 64, 64, 3).
+        Each step is the env's step (`dream_step`): a change real play never shows does not happen."""
         context = check_frames(context, "context", 5)
         if context.shape[1] < 1:
             raise ValueError("context needs at least one frame (C >= 1)")
@@ -148,44 +160,58 @@ class WorldModel:
         ids = self.context_ids(context)
         frames = []
         for h in range(actions.shape[1]):
-            nxt, _, _ = self.step_ids(ids, actions[:, h], temperature, generator)
+            nxt = self.dream_step(ids, actions[:, h], temperature, generator)[0]
             ids = torch.cat([ids[:, 1:], nxt[:, None]], 1)
             frames.append(self.ids_to_frames(nxt))
         if not frames:
             return np.zeros((context.shape[0], 0, 64, 64, 3), np.uint8)
         return torch.stack(frames, 1).cpu().numpy()
 
-    # --- the action bridge ---------------------------------------------------------------------------------------
-    # A latent's meaning is read off what it does: the dynamics model predicts the next frame, and the change is
-    # classified by a linear softmax fitted on a few labelled real transitions. The change is described by which
-    # token pairs ("token a became token b") occur at changed positions, present or not, wherever they are: a
-    # turn is "agent facing east became agent facing north" in any cell, so 200 labels cover every
-    # (direction, action) pair. Presence rather than counts keeps the many cells a turn re-highlights from
-    # drowning out the one cell that says which way the agent turned. An unchanged frame is "no-op" by definition.
+    def dream_step(self, context_ids: torch.Tensor, latents: torch.Tensor, temperature: float = 0.0,
+                   generator: torch.Generator | None = None) -> tuple:
+        """One step as the env dreams it: context ids (N, W, 16, 16), latents (N,) -> next ids (N, 16, 16),
+        reward (N,), episode ended (N,) bool, effect class (N,) of each latent (None without a bridge).
 
-    def _signature(self, before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
-        """ids (N, 16, 16) twice -> (N, V * V) 0/1 presence of 'token a became token b' at changed positions."""
-        v = len(self.vocab)
-        pairs = (before * v + after).flatten(1)
-        changed = (before != after).flatten(1).float()
-        return torch.zeros(len(before), v * v, device=before.device).scatter_add_(1, pairs, changed).clamp_(max=1.0)
+        With a guard, a dreamed change that no real transition showed is taken to do nothing, as the real env
+        would: the frame stays, no reward, no episode end. The reward follows the reward rule.
+        """
+        last = context_ids[:, -1]
+        nxt, reward, end_prob = self.step_ids(context_ids, latents, temperature, generator)
+        ended, effect = end_prob > 0.5, None
+        signatures = self.signature(last, nxt) if self.guard is not None or self.bridge is not None else None
+        if self.guard is not None:
+            real = self.guard.allows(signatures)
+            nxt = torch.where(real[:, None, None], nxt, last)
+            ended, reward = ended & real, torch.where(real, reward, torch.zeros_like(reward))
+            signatures = signatures * real[:, None]
+        if self.bridge is not None:
+            effect = self.bridge.classify(signatures)
+        return nxt, self.dream_reward(reward, ended), ended, effect
 
-    def _classify(self, signatures: torch.Tensor) -> torch.Tensor:
-        """(N, V * V) -> effect class (N,) in 0..7: the env action whose effect it is, or 7 = no-op (no change)."""
+    def dream_reward(self, reward: torch.Tensor, ended: torch.Tensor) -> torch.Tensor:
+        """The reward head's output (N,) as the dream pays it, given the dream's episode ends (N,) bool."""
+        rule = self.reward_rule
+        return reward if rule is None else rule.apply(reward, ended)
+
+    # --- reading latents in env actions (genie_env.bridge) --------------------------------------------------------
+    def signature(self, before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
+        """ids (N, 16, 16) twice -> (N, V * V) change signature (genie_env.bridge.change_signature)."""
+        return change_signature(before, after, len(self.vocab))
+
+    def allowed(self, before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
+        """ids (N, 16, 16) twice -> (N,) bool: the change is one real play shows (always, without a guard)."""
+        if self.guard is None:
+            return torch.ones(len(before), dtype=torch.bool, device=before.device)
+        return self.guard.allows(self.signature(before, after))
+
+    def _require_bridge(self) -> ActionBridge:
         if self.bridge is None:
             raise RuntimeError("this world has no action bridge; fit one with fit_bridge(pairs, actions)")
-        logits = signatures @ self.bridge["weight"] + self.bridge["bias"]
-        logits = logits.masked_fill(self.bridge["seen"] == 0, float("-inf"))      # classes no label showed
-        changed = signatures.sum(1) > 0
-        return torch.where(changed, logits.argmax(1), torch.full_like(changed, NOOP, dtype=torch.long))
+        return self.bridge
 
     def _context_for(self, frames, context) -> torch.Tensor:
         """frames (N, 64, 64, 3) [+ optional recent frames (N, C, 64, 64, 3) ending with them] -> ids (N, W, 16, 16).
-
-        Latent actions are read in context: with a W-frame context the model may tie a latent to the recent past
-        (say, "as before"), so the bridge asks the dynamics model with the same past the dream has. Without a
-        context, the frame stands for its own past, as at reset.
-        """
+        Without a context, the frame stands for its own past, as at reset."""
         frames = check_frames(frames, "frames", 4)
         if context is None:
             return self.context_ids(frames[:, None])
@@ -197,55 +223,57 @@ class WorldModel:
     def _effects(self, context_ids: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Every latent action taken after context ids (N, W, 16, 16) -> effect class (N, K), changed tokens
         (N, K), the bridge's class probabilities (N, K, 7) and the dreamed next ids (N, K, 16, 16)."""
+        bridge = self._require_bridge()
         n, k = len(context_ids), self.num_actions
         context = context_ids.repeat_interleave(k, 0)
         latents = torch.arange(k, device=self.device).repeat(n)
         nxt, _, _ = self.step_ids(context, latents)
-        signatures = self._signature(context[:, -1], nxt)
+        signatures = self.signature(context[:, -1], nxt)
         changes = (nxt != context[:, -1]).flatten(1).sum(1)
-        # A dreamed change that no real transition shows (the agent walking into a wall and vanishing, turning
-        # 180 degrees at once) is a latent used where training never used it (the LAM names a blocked move
-        # "no-op", so the dynamics never learned that walls stop the move latent): the real env would not do
-        # that, so such a latent stands for no action there and is never the one that "changes the least".
-        plausible = self.plausible(signatures)
-        effects = torch.where(plausible, self._classify(signatures), IMPLAUSIBLE)
-        changes = torch.where(plausible, changes, changes.new_tensor(torch.iinfo(changes.dtype).max))
-        probs = torch.softmax(signatures @ self.bridge["weight"] + self.bridge["bias"], -1).view(n, k, -1)
+        # A dreamed change that no real transition shows is a latent used where training never used it: the real
+        # env would not do that, so such a latent stands for no action there and never "changes the least".
+        allowed = self.guard.allows(signatures) if self.guard is not None else torch.ones_like(changes, dtype=torch.bool)
+        effects = torch.where(allowed, bridge.classify(signatures), IMPLAUSIBLE)
+        changes = torch.where(allowed, changes, changes.new_tensor(torch.iinfo(changes.dtype).max))
+        probs = bridge.probabilities(signatures).view(n, k, -1)
         return effects.view(n, k), changes.view(n, k), probs, nxt.view(n, k, *nxt.shape[1:])
 
-    def latents_for(self, context_ids: torch.Tensor, actions: np.ndarray) -> torch.Tensor:
+    def latents_for(self, context_ids: torch.Tensor, actions) -> torch.Tensor:
         """The latent (N,) that does env action `actions[i]` after context ids (N, W, 16, 16).
 
         When several latents have the asked effect, the one whose dreamed outcome the LAM reads back as that
-        same latent is taken: the dynamics model learned each latent only where the LAM used it, and a latent
-        asked for elsewhere (one that names a direction, "face north", asked to turn from another side) can get
-        a half-right frame (the agent turned, its view not). Among those, the latent the bridge is surest of.
-        An action no latent produces there (forward into a wall, pickup with nothing ahead) is taken to do
-        nothing, so it maps to the latent that changes the frame least.
+        same latent is taken (cycle consistency), then the one the bridge is surest of. An action no latent
+        produces there (forward into a wall, pickup with nothing ahead) does nothing, so it maps to the latent
+        that changes the frame least.
         """
         effects, changes, probs, nxt = self._effects(context_ids)
         n, k = effects.shape
-        match = effects == torch.as_tensor(actions, device=self.device)[:, None]   # IMPLAUSIBLE matches nothing
+        asked = torch.as_tensor(actions, device=self.device).long()
+        match = effects == asked[:, None]                                          # IMPLAUSIBLE matches nothing
         clips = torch.cat([context_ids.repeat_interleave(k, 0), nxt.flatten(0, 1)[:, None]], 1)
         consistent = self.lam.infer(clips).view(n, k) == torch.arange(k, device=self.device)
-        asked = torch.as_tensor(actions, device=self.device).long().view(-1, 1, 1).expand(-1, k, 1)
-        score = torch.where(match, consistent.float() + probs.gather(2, asked)[..., 0], -1.0)
-        return torch.where(match.any(1), score.argmax(1), changes.argmin(1))
+        score = torch.where(match, consistent.float() + probs.gather(2, asked.view(-1, 1, 1).expand(-1, k, 1))[..., 0], -1.0)
+        # where no latent has the effect: the asked latent itself if it changes nothing (latents anchored to env
+        # actions), else the latent that changes the frame least
+        own = asked.clamp(max=k - 1)
+        still = changes.gather(1, own[:, None])[:, 0] == 0
+        fallback = torch.where(still & (asked < k), own, changes.argmin(1))
+        return torch.where(match.any(1), score.argmax(1), fallback)
 
     def latent_effects(self, frames, latents, context=None) -> np.ndarray:
         """The probe: effect class (0..6 = env action, 7 = no-op) of latent `latents[i]` taken in `frames[i]`."""
         ids = self._context_for(frames, context)
         latents = _as_int_array(latents, "latents", (len(ids),), self.num_actions)
         nxt, _, _ = self.step_ids(ids, torch.from_numpy(latents).to(self.device))
-        return self._classify(self._signature(ids[:, -1], nxt)).cpu().numpy()
+        return self._require_bridge().classify(self.signature(ids[:, -1], nxt)).cpu().numpy()
 
     def latent_to_env_action(self, frames, latents, context=None) -> np.ndarray:
         """frames uint8 (N, 64, 64, 3), latents (N,) -> the real env action (N,) with the same effect.
 
         `context`: optionally the recent frames (N, C, 64, 64, 3) ending with `frames`, as the dream saw them.
         """
-        effects = self.latent_effects(frames, latents, context)
-        return np.where(effects == NOOP, self.bridge["noop_action"], effects).astype(np.int64)
+        effects = torch.from_numpy(self.latent_effects(frames, latents, context))
+        return self._require_bridge().env_action(effects).numpy().astype(np.int64)
 
     def env_to_latent_action(self, frames, actions, context=None) -> np.ndarray:
         """frames uint8 (N, 64, 64, 3), env actions (N,) -> the latent action (N,) that does the same there.
@@ -254,7 +282,7 @@ class WorldModel:
         """
         ids = self._context_for(frames, context)
         actions = _as_int_array(actions, "actions", (len(ids),), len(ENV_ACTION_NAMES))
-        if not len(ids):   # no frames, no latents (latents_for's (N, K) views have no shape for N = 0)
+        if not len(ids):
             return np.zeros(0, np.int64)
         return self.latents_for(ids, actions).cpu().numpy().astype(np.int64)
 
@@ -263,101 +291,27 @@ class WorldModel:
         effects = self._effects(self._context_for(check_frames(frame, "frame", 3)[None], None))[0][0]
         return [EFFECT_NAMES[int(e)] if e != IMPLAUSIBLE else "impossible here" for e in effects]
 
-    def plausible(self, signatures: torch.Tensor) -> torch.Tensor:
-        """(N, V * V) change signatures -> (N,) bool: no change, or a change that real play showed."""
-        return (signatures.sum(1) == 0) | torch.isin(self._hash(signatures), self.bridge["observed"])
-
-    def _hash(self, signatures: torch.Tensor) -> torch.Tensor:
-        """(N, V * V) 0/1 signatures -> (N,) int64 hashes (fixed random weights: equal signatures, equal hashes)."""
-        weights = getattr(self, "_hash_weights", None)
-        if weights is None or weights.device != signatures.device or len(weights) != signatures.shape[1]:
-            weights = torch.randint(0, 2**HASH_BITS, (signatures.shape[1],), generator=torch.Generator().manual_seed(0))
-            self._hash_weights = weights = weights.to(signatures.device)
-        # elementwise product and sum: an int64 matmul has no CUDA kernel (addmv_impl_cuda for Long, issue 11)
-        return (signatures.long() * weights).sum(1)
-
-    def observed_changes(self, before: torch.Tensor, after: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
-        """Sorted unique hashes (S,) of the change signatures of real transitions ids `before` -> `after` (N, 16, 16).
-        Unlabelled data is enough: it says which changes can happen, not which action made them."""
-        hashes = [self._hash(self._signature(before[i : i + batch_size], after[i : i + batch_size]))
-                  for i in range(0, len(before), batch_size)]
-        return torch.unique(torch.cat(hashes)) if hashes else torch.zeros(0, dtype=torch.long, device=self.device)
-
-    def fit_bridge(self, pairs, actions, observed: torch.Tensor | None = None, steps: int = 300, l2: float = 1e-3) -> None:
+    # --- fitting what the data shows ----------------------------------------------------------------------------
+    def fit_bridge(self, pairs, actions, observed: ChangeGuard | None = None) -> None:
         """Fit the bridge from labelled real transitions: pairs uint8 (N, 2, 64, 64, 3), env actions (N,).
-
-        Multinomial logistic regression on the change signatures of the transitions that changed the frame,
-        from zero weights with a fixed number of full-batch Adam steps, so the fit is deterministic. `observed`
-        (from `observed_changes` on unlabelled transitions) marks the token changes real play shows; by default
-        those of the labelled pairs.
-        """
+        `observed`: the guard from unlabelled real transitions (`fit_guard`); by default the labelled pairs'."""
         pairs = check_frames(pairs, "pairs", 5)
         if pairs.shape[1] != 2:
             raise ValueError(f"pairs must have shape (N, 2, 64, 64, 3), got {pairs.shape}")
         actions = _as_int_array(actions, "actions", (len(pairs),), len(ENV_ACTION_NAMES))
         ids = self.frames_to_ids(pairs)
-        signatures = self._signature(ids[:, 0], ids[:, 1])
-        changed = (signatures.sum(1) > 0).cpu().numpy()
-        features, labels = signatures[torch.from_numpy(changed).to(self.device)], torch.from_numpy(actions[changed]).to(self.device)
-        num_classes = len(ENV_ACTION_NAMES)
-        weight = torch.zeros(signatures.shape[1], num_classes, device=self.device, requires_grad=True)
-        bias = torch.zeros(num_classes, device=self.device, requires_grad=True)
-        if len(labels):
-            optimizer = torch.optim.Adam([weight, bias], lr=0.1)
-            with torch.enable_grad():
-                for _ in range(steps):
-                    loss = torch.nn.functional.cross_entropy(features @ weight + bias, labels) + l2 * weight.pow(2).sum()
-                    optimizer.zero_grad()
-                    loss.backward()
-                    optimizer.step()
-        seen = torch.bincount(labels, minlength=num_classes).clamp(max=1).float()
-        counts = np.bincount(actions, minlength=num_classes)
-        noop_share = np.bincount(actions, weights=~changed, minlength=num_classes) / np.maximum(counts, 1)
-        if observed is None:
-            observed = torch.unique(self._hash(signatures))
-        self.bridge = {"weight": weight.detach(), "bias": bias.detach(), "seen": seen, "observed": observed.long(),
-                       "noop_action": int(np.argmax(noop_share + 1e-6 * counts)), "labels": len(actions)}
+        signatures = self.signature(ids[:, 0], ids[:, 1])
+        self.bridge = ActionBridge.fit(signatures, actions)
+        self.guard = observed if observed is not None else ChangeGuard.from_signatures([signatures])
 
-    # --- rewards as the data shows them ---------------------------------------------------------------------------
+    def fit_guard(self, before: torch.Tensor, after: torch.Tensor, batch_size: int = 4096) -> ChangeGuard:
+        """The changes of real transitions ids `before` -> `after` (N, 16, 16), as a ChangeGuard."""
+        return ChangeGuard.from_signatures(self.signature(before[i : i + batch_size], after[i : i + batch_size])
+                                           for i in range(0, len(before), batch_size))
+
     def set_reward_rule(self, rewards, terminated) -> None:
-        """Read from real play where rewards happen: their range, and whether they come only when an episode ends
-        (MiniGrid's do). The dream then clips the reward head to that range and, if so, pays only where its
-        episode-end head fires, so an agent cannot farm the small errors of the head in states real play never
-        showed (an unclipped head summed over a 256-step dream paid 10x the real return)."""
-        rewards, terminated = np.asarray(rewards, np.float64), np.asarray(terminated, bool)
-        if rewards.shape != terminated.shape or rewards.ndim != 1 or not len(rewards):
-            raise ValueError(f"rewards and terminated must be two (S,) arrays, got {rewards.shape} and {terminated.shape}")
-        self.info["reward_rule"] = {"low": min(float(rewards.min()), 0.0), "high": max(float(rewards.max()), 0.0),
-                                    "at_end_only": bool((rewards[~terminated] == 0).all())}
-
-    def dream_step(self, context_ids: torch.Tensor, latents: torch.Tensor, temperature: float = 0.0,
-                   generator: torch.Generator | None = None) -> tuple:
-        """One step as the env dreams it: context ids (N, W, 16, 16), latents (N,) -> next ids (N, 16, 16),
-        reward (N,), episode ended (N,) bool, effect class (N,) of each latent (None without a bridge).
-
-        With a bridge, a dreamed change that no real transition showed (the agent walking into a wall and
-        vanishing: the LAM names a blocked move "no-op", so the dynamics model never learned that walls stop
-        it) is taken to do nothing, as the real env would: the frame stays, no reward, no episode end. Without
-        this, an agent trained in the dream learns to walk through walls to teleport to the goal.
-        """
-        last = context_ids[:, -1]
-        nxt, reward, end_prob = self.step_ids(context_ids, latents, temperature, generator)
-        ended, effect = end_prob > 0.5, None
-        if self.bridge is not None:
-            signatures = self._signature(last, nxt)
-            real = self.plausible(signatures)
-            nxt = torch.where(real[:, None, None], nxt, last)
-            effect = torch.where(real, self._classify(signatures), torch.full_like(latents, NOOP))
-            ended, reward = ended & real, torch.where(real, reward, torch.zeros_like(reward))
-        return nxt, self.dream_reward(reward, ended), ended, effect
-
-    def dream_reward(self, reward: torch.Tensor, ended: torch.Tensor) -> torch.Tensor:
-        """The reward head's output (N,) as the dream pays it, given the dream's episode ends (N,) bool."""
-        rule = self.info.get("reward_rule")
-        if rule is None:
-            return reward
-        reward = reward.clamp(rule["low"], rule["high"])
-        return torch.where(ended, reward, torch.zeros_like(reward)) if rule["at_end_only"] else reward
+        """Read from real play where rewards happen (genie_env.bridge.RewardRule)."""
+        self.info["reward_rule"] = RewardRule.from_data(rewards, terminated).to_dict()
 
     def set_start_frames(self, frames, limit: int = 256) -> None:
         """Keep up to `limit` distinct real start frames for reset()."""
@@ -373,14 +327,16 @@ class WorldModel:
         tensors.update({f"dynamics.{k}": v for k, v in self.dynamics.state_dict().items()})
         tensors["vocab"] = self.vocab
         if self.bridge is not None:
-            tensors.update({f"bridge.{k}": self.bridge[k] for k in BRIDGE_TENSORS})
+            tensors.update({f"bridge.{k}": v for k, v in self.bridge.tensors().items()})
+            guard = self.guard if self.guard is not None else ChangeGuard(torch.zeros(0, dtype=torch.long))
+            tensors["bridge.observed"] = guard.observed
         if self.start_frames is not None:
             tensors["start_frames"] = torch.from_numpy(np.ascontiguousarray(self.start_frames))
         meta = {"format": "genie-world", "version": WORLD_FORMAT_VERSION,
                 "tokenizer": dataclasses.asdict(self.tokenizer.config),
                 "latent_action": dataclasses.asdict(self.lam.config),
                 "dynamics": dataclasses.asdict(self.dynamics.config),
-                "bridge": None if self.bridge is None else {"noop_action": self.bridge["noop_action"], "labels": self.bridge["labels"]},
+                "bridge": None if self.bridge is None else self.bridge.meta(),
                 "info": {**self.info, **(info or {})}}
         save_tensors(folder / "world.safetensors", tensors)
         atomic_write_json(folder / "world.json", meta)
@@ -394,13 +350,13 @@ def label_steps(steps: np.ndarray, labels: int, seed: int) -> np.ndarray:
 def fit_bridge_on_data(world: WorldModel, data, steps: np.ndarray, labelled: np.ndarray,
                        ids: np.ndarray | None = None) -> np.ndarray:
     """Fit `world`'s bridge on the `labelled` steps of a Dataset (their true actions are the only labels read);
-    all of `steps`, unlabelled, show which token changes real play makes. `ids`: the dataset's frames as
-    compact ids (F, 16, 16), if already encoded. Returns the labelled steps."""
+    all of `steps`, unlabelled, show which token changes real play makes (the guard). `ids`: the dataset's frames
+    as compact ids (F, 16, 16), if already encoded. Returns the labelled steps."""
     if ids is None:
-        ids = torch.cat([world.frames_to_ids(data.frames[i : i + 4096]) for i in range(0, len(data.frames), 4096)]).cpu().numpy()
+        ids = torch.cat([world.frames_to_ids(data.frames[i : i + 256]) for i in range(0, len(data.frames), 256)]).cpu().numpy()
     ids_now, ids_next = (torch.from_numpy(ids[data.step_frame[steps] + k]).long().to(world.device) for k in (0, 1))
     world.fit_bridge(data.frames[data.context_indices(labelled, 1)], data.actions[labelled],
-                     observed=world.observed_changes(ids_now, ids_next))
+                     observed=world.fit_guard(ids_now, ids_next))
     return labelled
 
 
@@ -535,7 +491,7 @@ def load_world_model(path=None, device: str = "cpu") -> WorldModel:
     unknown = sorted(k for k in tensors if k not in known and not k.startswith(("tokenizer.", "lam.", "dynamics.")))
     if unknown:
         raise ValueError(f"{weights}: unexpected tensors {unknown[:3]}")
-    bridge = None
+    bridge = guard = None
     if meta["bridge"] is not None:
         v, classes = dynamics.config.vocab_size, len(ENV_ACTION_NAMES)
         shapes = {"weight": (v * v, classes), "bias": (classes,), "seen": (classes,), "observed": (None,)}
@@ -546,11 +502,11 @@ def load_world_model(path=None, device: str = "cpu") -> WorldModel:
                                  f"or not of shape {shape}")
         if tensors["bridge.observed"].dtype != torch.int64:
             raise ValueError(f"{weights}: tensor bridge.observed must be int64 signature hashes")
-        bridge = {**{k: tensors[f"bridge.{k}"].float() for k in ("weight", "bias", "seen")},
-                  "observed": tensors["bridge.observed"], **meta["bridge"]}
+        bridge = ActionBridge(*(tensors[f"bridge.{k}"] for k in ActionBridge.TENSORS), **meta["bridge"])
+        guard = ChangeGuard(tensors["bridge.observed"])
     start = tensors.get("start_frames")
     if start is not None and (start.dtype != torch.uint8 or start.ndim != 4 or tuple(start.shape[1:]) != (64, 64, 3)):
         raise ValueError(f"{weights}: start_frames must be uint8 (N, 64, 64, 3), got {tuple(start.shape)} {start.dtype}")
     start = start.numpy() if start is not None else None
-    world = WorldModel(tokenizer, lam, dynamics, tensors["vocab"], bridge, start, meta["info"])
+    world = WorldModel(tokenizer, lam, dynamics, tensors["vocab"], bridge, start, meta["info"], guard)
     return world.to(device)

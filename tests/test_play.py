@@ -1,5 +1,6 @@
 """Human play, headless: SDL's dummy video driver and posted key events drive the real pygame loop."""
 import gymnasium as gym
+import pytest
 import pygame
 
 import genie_env  # noqa: F401
@@ -35,3 +36,36 @@ def test_gymnasium_utils_play(tiny_world_path):
 
     gym_play(env, keys_to_action=keys_to_action, callback=quit_after_three, fps=60, noop=0)
     assert len(calls) == 3
+
+
+def shipped_worlds():
+    from genie_env.world import WORLDS_DIR
+
+    return sorted(p.name for p in WORLDS_DIR.iterdir() if (p / "world.json").is_file())
+
+
+@pytest.mark.parametrize("world", shipped_worlds())
+def test_arrow_keys_in_the_shipped_world_match_the_real_env(world):
+    """Issue 10: 50 arrow presses through the play loop; every dreamed frame against the real env's for the same
+    keys (the dream starts from the real env's first frame, so unseen layouts are tested too)."""
+    import numpy as np
+    import minigrid  # noqa: F401
+
+    from genie_env import load_world_model
+    from genie_env.frames import psnr, render_frame
+
+    env_id = load_world_model(world).info["env_id"]
+    arrows = [pygame.K_LEFT, pygame.K_RIGHT, pygame.K_UP]
+    correct, total = 0, 0
+    for seed in (101, 202):
+        keys = [arrows[k] for k in np.random.default_rng(seed).choice(3, 50, p=(0.25, 0.25, 0.5))]
+        real_env = gym.make(env_id)
+        real_env.reset(seed=seed)
+        prompt = render_frame(real_env)
+        real_env.close()
+        real = play(real=True, env_id=env_id, seed=seed, keys=keys, max_frames=50, fps=0, keep_frames=True)
+        dream = play(world=world, prompt=prompt, keys=keys, max_frames=50, fps=0, keep_frames=True)
+        steps = len(real["ended"]) if not any(real["ended"]) else real["ended"].index(True) + 1
+        scores = psnr(np.stack(dream["frames_after_steps"][:steps]), np.stack(real["frames_after_steps"][:steps]))
+        correct, total = correct + int((scores >= 30).sum()), total + steps
+    assert correct / total >= 0.95, f"{world}: {correct} of {total} frames within 30 dB of the real env"

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from genie_env.dataset import Dataset
-from genie_env.dynamics import Dynamics, DynamicsConfig
+from genie_env.dynamics import Dynamics, DynamicsConfig, tile_patterns
 from genie_env.latent_action import LatentActionConfig, LatentActionModel
 from genie_env.nn import VectorQuantizer
 
@@ -33,7 +33,7 @@ def test_api_shapes(tiny_world, tiny_data):
     (lambda w, f: w.encode(f[:, :32]), r"\(N, 64, 64, 3\)"),
     (lambda w, f: w.encode(f.astype(np.float32)), "uint8"),
     (lambda w, f: w.infer_actions(f), r"\(N, T\+1, 64, 64, 3\)"),
-    (lambda w, f: w.dream(f[:, None], np.full((len(f), 2), 99)), r"must lie in \[0, 7\]"),
+    (lambda w, f: w.dream(f[:, None], np.full((len(f), 2), 99)), r"must lie in \[0, 6\]"),
     (lambda w, f: w.dream(f[:, None], np.zeros((len(f) + 1, 2), np.int64)), "shape"),
     (lambda w, f: w.latent_to_env_action(f, np.zeros(len(f), np.float32)), "integers"),
     (lambda w, f: w.env_to_latent_action(f, np.full(len(f), 7)), r"\[0, 6\]"),
@@ -67,8 +67,10 @@ def test_save_load_round_trip(tiny_world, tiny_data, tmp_path):
 
 def test_dynamics_step_shapes_and_temperature():
     torch.manual_seed(0)
-    model = Dynamics(DynamicsConfig(vocab_size=10, context=2, dim=32, layers=1)).eval()
     context = torch.randint(0, 10, (3, 2, 16, 16))
+    tiles = tile_patterns(context.flatten(0, 1))
+    model = Dynamics(DynamicsConfig(vocab_size=10, num_tiles=len(tiles), context=2, dim=32, layers=1)).eval()
+    model.set_tiles(tiles)
     action = torch.randn(3, model.config.latent_dim)
     tokens, reward, end = model.step(context, action)
     assert tokens.shape == (3, 16, 16) and reward.shape == (3,) and end.shape == (3,)
@@ -83,7 +85,8 @@ def test_lam_does_not_collapse_on_a_known_task():
     torch.manual_seed(0)
     config = LatentActionConfig(vocab_size=5, num_actions=8, context=1, dim=32, layers=1)
     lam = LatentActionModel(config)
-    dynamics = Dynamics(DynamicsConfig(vocab_size=5, context=1, dim=32, layers=1, latent_dim=config.latent_dim))
+    dynamics = Dynamics(DynamicsConfig(vocab_size=5, num_tiles=5, context=1, dim=32, layers=1, latent_dim=config.latent_dim))
+    dynamics.set_tiles(torch.arange(5)[:, None].expand(5, 4))        # a tile is four equal tokens here
     params = [*lam.parameters(), *dynamics.parameters()]
     optimizer = torch.optim.Adam(params, lr=3e-3)
 
@@ -155,6 +158,7 @@ def test_dream_pays_only_at_its_episode_ends(tiny_world_path):
 def test_dream_holds_still_where_real_play_showed_no_such_change(tiny_world_path, tiny_data):
     """A dreamed change no real transition showed (walking through a wall) does nothing: frame, reward, end."""
     from genie_env import load_world_model
+    from genie_env.bridge import ChangeGuard
     from genie_env.dream import DreamCore
 
     start = frames_of(tiny_data, 1)
@@ -162,9 +166,9 @@ def test_dream_holds_still_where_real_play_showed_no_such_change(tiny_world_path
     for observed in (None, torch.zeros(0, dtype=torch.long)):      # no bridge (no guard), then no change ever seen
         world = load_world_model(tiny_world_path)
         if observed is None:
-            world.bridge = None
+            world.bridge = world.guard = None
         else:
-            world.bridge["observed"] = observed
+            world.guard = ChangeGuard(observed)
         core = DreamCore(world, 4, temperature=1.0)
         core.seed(0)
         core.reset(np.arange(4), np.repeat(start, 4, 0))

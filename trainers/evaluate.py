@@ -204,12 +204,12 @@ def guard_rates(world: WorldModel, transitions) -> dict:
     for i in range(0, len(before), 512):
         ids_before, ids_after = world.frames_to_ids(before[i : i + 512]), world.frames_to_ids(after[i : i + 512])
         changed = (ids_before != ids_after).flatten(1).any(1)
-        real_ok = world.plausible(world._signature(ids_before, ids_after))
+        real_ok = world.allowed(ids_before, ids_after)
         rejected += int((changed & ~real_ok).sum())
         changed_count += int(changed.sum())
         latents = torch.from_numpy(world.env_to_latent_action(before[i : i + 512], actions[i : i + 512])).to(world.device)
         raw, _, _ = world.step_ids(ids_before[:, None], latents)
-        fired += int((~world.plausible(world._signature(ids_before, raw))).sum())
+        fired += int((~world.allowed(ids_before, raw)).sum())
     return {"guard_transitions": len(before), "guard_fires": fired / max(len(before), 1),
             "guard_real_changes": changed_count, "guard_real_changes_rejected": rejected / max(changed_count, 1)}
 

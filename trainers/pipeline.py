@@ -47,6 +47,7 @@ class PipelineConfig:
     heldout_policy: str = "wander" # held-out data: a policy that recorded nothing the world trains on
     seed: int = 0                  # training data: seed; held-out data: seed + 1000
     workers: int = 2
+    max_steps: int = 0             # cut recorded episodes after this many steps (0: the env's limit; DoorKey-8x8's is 640)
 
 
 def git_commit() -> str:
@@ -128,6 +129,8 @@ def pipeline(config: PipelineConfig, argv: list[str]) -> dict:
     tokenizer, world = work / "tokenizer" / "tokenizer.safetensors", work / "world"
     manifests = [data / "manifest.json", expert / "manifest.json"]
     common = ["--env", config.env, "--workers", str(config.workers)]
+    if config.max_steps > 0:
+        common += ["--max-steps", str(config.max_steps)]
     stages = [
         Stage("record", ["trainers.record", *common, "--episodes", str(p["episodes"]), "--policy", config.policy,
                          "--seed", str(config.seed), "--out", str(data)], [data / "manifest.json"], [], True),

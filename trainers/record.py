@@ -32,6 +32,7 @@ class RecordConfig:
     workers: int = 2
     epsilon: float = 0.2          # noisy-expert: share of random actions
     persistence: float = 0.75     # explore: chance to repeat the previous action
+    max_steps: int = 0            # cut episodes after this many steps (0: the env's own limit)
     resume: bool = False
 
 
@@ -69,7 +70,7 @@ def record_shard(args) -> dict:
     import minigrid  # noqa: F401  (registers the MiniGrid envs)
 
     config, shard = args
-    env = gym.make(config.env)
+    env = gym.make(config.env, **({"max_steps": config.max_steps} if config.max_steps > 0 else {}))
     first = shard * config.episodes_per_shard
     last = min(first + config.episodes_per_shard, config.episodes)
     episodes = [record_episode(env, config.policy, config.seed, i, config.epsilon, config.persistence)

@@ -51,7 +51,7 @@ class TrainWorldConfig:
     context: int = 1              # W: MiniGrid's full-grid frame is Markov enough (issue 10: W = 4 let the LAM learn "as before")
     lam_dim: int = 64
     lam_layers: int = 1
-    bottleneck: str = "vq"
+    bottleneck: str = "categorical"
     batch_entropy: float = 0.05
     dim: int = 64
     layers: int = 4
@@ -246,7 +246,7 @@ def train(config: TrainWorldConfig) -> dict:
     world.set_start_frames(data.frames[data.frame_start[train_eps]])
     world.set_reward_rule(data.rewards[train_steps], data.terminated[train_steps])
     metrics["train_seconds"] = time.time() - start
-    world.save(out, {"training": {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
+    world.save(out, {"env_id": data.env_ids[0], "training": {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
                      "config": dataclasses.asdict(config), "bridge_label_steps": labelled.tolist()})
     return metrics
 
