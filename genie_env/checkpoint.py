@@ -134,7 +134,6 @@ FIELD_LIMITS = {
     "commitment": (0.0, 100.0), "ema_decay": (0.0, 1.0), "dead_fraction": (0.0, 1.0), "sample_entropy": (0.0, 100.0),
     "batch_entropy": (0.0, 100.0), "changed_weight": (0.0, 1000.0), "head_weight": (0.0, 1000.0),
 }
-FIELD_CHOICES = {"bottleneck": ("binary", "vq")}
 PARAMETER_BUDGET = 500_000_000
 
 
@@ -153,8 +152,8 @@ def check_value(value, where: str, kind: type, low=None, high=None):
 
 def config_from_dict(config_cls, values: dict, source) -> object:
     """Rebuild a config dataclass, naming `source` and the offending keys when the dict does not fit: every key
-    present, each value of its field's type inside FIELD_LIMITS / FIELD_CHOICES, `dim % heads == 0` and
-    `grid % group == 0` where the config has them."""
+    present, each value of its field's type inside FIELD_LIMITS, `dim % heads == 0` and `grid % group == 0` where
+    the config has them. What only the model knows (say, its bottleneck's names) `build_model` checks."""
     import dataclasses
     import typing
 
@@ -168,8 +167,6 @@ def config_from_dict(config_cls, values: dict, source) -> object:
     for name in sorted(names):
         where = f"{source}: {config_cls.__name__}.{name}"
         check_value(values[name], where, hints[name], *FIELD_LIMITS.get(name, (None, None)))
-        if name in FIELD_CHOICES and values[name] not in FIELD_CHOICES[name]:
-            raise ValueError(f"{where} must be one of {FIELD_CHOICES[name]}, got {values[name]!r}")
     for whole, part in (("dim", "heads"), ("grid", "group")):
         if whole in values and part in values and values[whole] % values[part]:
             raise ValueError(f"{source}: {config_cls.__name__}.{part} = {values[part]} does not divide "
@@ -179,9 +176,13 @@ def config_from_dict(config_cls, values: dict, source) -> object:
 
 def build_model(model_cls, config, source) -> torch.nn.Module:
     """`model_cls(config)`, after counting its parameters on the meta device (no memory) against PARAMETER_BUDGET,
-    so a config that is valid field by field but huge as a whole is refused before it is allocated."""
-    with torch.device("meta"):
-        size = sum(p.numel() for p in model_cls(config).parameters())
+    so a config that is valid field by field but huge as a whole is refused before it is allocated. The model's
+    own checks of its config (a ValueError) run there too, and name `source`."""
+    try:
+        with torch.device("meta"):
+            size = sum(p.numel() for p in model_cls(config).parameters())
+    except ValueError as e:
+        raise ValueError(f"{source}: {model_cls.__name__} config: {e}") from None
     if size > PARAMETER_BUDGET:
         raise ValueError(f"{source}: {model_cls.__name__} config asks for {size:,} parameters, "
                          f"more than the {PARAMETER_BUDGET:,} this library loads")

@@ -418,8 +418,6 @@ def _world_configs(meta: dict, source) -> tuple:
     if dynamics.vocab_size > tokenizer.codebook_size:
         raise ValueError(f"{source}: dynamics.vocab_size {dynamics.vocab_size} exceeds tokenizer.codebook_size "
                          f"{tokenizer.codebook_size}")
-    if lam.bottleneck == "binary" and (lam.num_actions < 2 or lam.num_actions & (lam.num_actions - 1)):
-        raise ValueError(f"{source}: latent_action.num_actions must be a power of two >= 2 with a binary bottleneck")
     bridge = meta["bridge"]
     if bridge is not None:
         if not isinstance(bridge, dict) or set(bridge) != {"noop_action", "labels"}:
