@@ -28,10 +28,14 @@ def test_record_train_evaluate_play(tmp_path):
         "--out", str(tmp_path / "world"), "--steps", "10", "--batch-size", "4", "--dim", "32", "--layers", "1",
         "--lam-dim", "32", "--bridge-labels", "40")
     run("trainers.evaluate", "world", "--world", str(tmp_path / "world"), "--data", str(heldout), "--transitions", "50",
-        "--clips", "10", "--rollouts", "2", "--json", str(tmp_path / "eval.json"), "--confusion-png", str(tmp_path / "c.png"))
+        "--clips", "10", "--rollouts", "2", "--policy-episodes", "2", "--policy-horizon", "5", "--json", str(tmp_path / "eval.json"), "--confusion-png", str(tmp_path / "c.png"))
     metrics = json.loads((tmp_path / "eval.json").read_text())
     for key in ("delta_tpsnr", "probe_accuracy", "nmi", "rollout_correct_at_1", "end_precision", "reconstruction_psnr"):
         assert key in metrics
+    policies = metrics["under_policies"]
+    assert set(policies["policies"]) == {"uniform", "wander", "sticky", "noisy-expert"}
+    assert 0 <= policies["policies"]["wander"]["correct_at_1"] <= 1 and 0 <= policies["guard_real_changes_rejected"] <= 1
+    assert len(policies["latent_consistency"]) == 7
     env = gym.make("GenieDream-v0", world=str(tmp_path / "world"), device="cpu")
     obs, _ = env.reset(seed=0)
     obs, reward, terminated, truncated, info = env.step(0)

@@ -285,7 +285,8 @@ def evaluate_world(args) -> dict:
               **rollout_fidelity(world, data, rng.permutation(episodes)[: args.rollouts]),
               **heads(world, data, head_steps)}
     if args.policies:
-        result["under_policies"] = evaluate_policies(world, env_id, args.policies, args.policy_episodes, args.policy_seed)
+        result["under_policies"] = evaluate_policies(world, env_id, args.policies, args.policy_episodes, args.policy_seed,
+                                                     args.policy_horizon)
     return result
 
 
@@ -358,12 +359,13 @@ def evaluate_agent(args) -> dict:
     check_minigrid_env(args.env)
     agent = Agent(args.agent)
     config = agent.info["config"]
-    world = None if config["real_env"] else load_world_model(config["world"])
+    env_actions = bool(config["real_env"]) or config.get("actions", "latent") == "env"   # MiniGrid's own actions
+    world = None if env_actions else load_world_model(config["world"])
     result = {"agent": str(args.agent), "env": args.env, "trained_in": agent.info["trained_in"],
               "train_seconds": agent.info["train_seconds"], "timesteps": agent.info["timesteps"],
               **run_real_episodes(agent.act, world, args.env, args.episodes, args.seed)}
     result.update(run_dream_episodes(agent.act, args.world or config["world"], args.episodes, args.seed,
-                                     env_actions=bool(config["real_env"])))
+                                     env_actions=env_actions))
     return result
 
 
@@ -390,6 +392,7 @@ def main(argv=None) -> None:
     world.add_argument("--policies", nargs="*", default=["uniform", "wander", "sticky", "noisy-expert"],
                        help="policies that drive real-action rollouts through the documented calls (genie_env.policies)")
     world.add_argument("--policy-episodes", type=int, default=40)
+    world.add_argument("--policy-horizon", type=int, default=50)
     world.add_argument("--policy-seed", type=int, default=2_000_000, help="first real seed of those rollouts")
     world.add_argument("--seed", type=int, default=0)
     world.add_argument("--json", default=None)

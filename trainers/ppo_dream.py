@@ -31,6 +31,7 @@ from genie_env.io import atomic_write_json, read_json
 class PPOConfig:
     world: str = "empty8"         # a shipped world's name or a world folder
     real_env: str = ""            # set to a MiniGrid id to train the baseline in the real env instead
+    actions: str = "latent"       # the dream's action space: its latents, or "env" (MiniGrid's, through the bridge)
     steps: int = 200_000
     num_envs: int = 16
     n_steps: int = 128            # rollout length per env between updates
@@ -54,7 +55,8 @@ def make_env(config: PPOConfig):
         from genie_env.sb3 import GenieDreamSB3VecEnv
 
         return GenieDreamSB3VecEnv(num_envs=config.num_envs, seed=config.seed, world=config.world, device="auto",
-                                   temperature=config.temperature, max_episode_steps=config.max_episode_steps)
+                                   temperature=config.temperature, max_episode_steps=config.max_episode_steps,
+                                   actions=config.actions)
     import gymnasium as gym
     import minigrid  # noqa: F401
     from stable_baselines3.common.env_util import make_vec_env
@@ -71,9 +73,11 @@ def measure(config: PPOConfig, act, world) -> dict:
     """The greedy policy's return and success in the real env and its return in the dream, as the curve records."""
     from trainers.evaluate import run_dream_episodes, run_real_episodes
 
-    real = run_real_episodes(act, world, config.real_env or config.eval_env, config.eval_episodes, seed=100_000)
+    env_actions = bool(config.real_env) or config.actions == "env"     # the agent speaks MiniGrid's actions
+    real = run_real_episodes(act, None if env_actions else world, config.real_env or config.eval_env,
+                             config.eval_episodes, seed=100_000)
     dream = run_dream_episodes(act, config.world, config.eval_episodes, seed=config.seed,
-                               env_actions=bool(config.real_env), temperature=config.temperature)
+                               env_actions=env_actions, temperature=config.temperature)
     return {"real_return": real["mean_return"], "real_success": real["success_rate"], **dream}
 
 
@@ -167,7 +171,7 @@ def train(config: PPOConfig) -> dict:
 
 
 def main(argv=None) -> None:
-    config = parse_config(PPOConfig, argv, __doc__)
+    config = parse_config(PPOConfig, argv, __doc__, {"actions": ["latent", "env"]})
     try:
         info = train(config)
     except (ValueError, FileNotFoundError) as e:
