@@ -92,7 +92,7 @@ def expert_action(env) -> int:
         want = DIRECTIONS.index((target[0] - agent[0], target[1] - agent[1]))
         return _turn_towards(u.agent_dir, want)
     step = _bfs_first_move(u.grid, agent, {target})
-    if step is None:
+    if step is None or step == agent:     # unreachable, or standing on it (in an open doorway): step on
         return 2
     want = DIRECTIONS.index((step[0] - agent[0], step[1] - agent[1]))
     return 2 if want == u.agent_dir else _turn_towards(u.agent_dir, want)
