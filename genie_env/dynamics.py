@@ -79,18 +79,18 @@ class Dynamics(nn.Module):
         g, v = self.config.group, self.config.vocab_size
         groups = rearrange(ids, "... (h g1) (w g2) -> ... h w (g1 g2)", g1=g, g2=g)
         flat = groups.reshape(-1, g * g)
-        # exact matches by key (the table is sorted, so its keys are too); the nearest pattern only for misses
+        # exact matches by key (the table is sorted, so its keys are too), else the nearest pattern; branch-free
+        # (no host sync, so a CUDA graph can hold it): the nearest is computed everywhere, in fixed-size chunks
         powers = v ** torch.arange(g * g - 1, -1, -1, device=ids.device)
         table_keys = (self.tile_table * powers).sum(1)
         keys = (flat * powers).sum(1)
-        tiles = torch.searchsorted(table_keys, keys).clamp(max=len(table_keys) - 1)
-        missing = torch.nonzero(table_keys[tiles] != keys).flatten()
-        if len(missing):
-            if exact:
-                raise ValueError("token ids hold a tile pattern that is not in the tile table")
-            for start in range(0, len(missing), 4096):        # (chunk, num_tiles, g*g) comparisons stay small
-                chunk = missing[start : start + 4096]
-                tiles[chunk] = (flat[chunk, None, :] != self.tile_table[None]).sum(-1).argmin(1)
+        index = torch.searchsorted(table_keys, keys).clamp(max=len(table_keys) - 1)
+        found = table_keys[index] == keys
+        nearest = torch.cat([(chunk[:, None, :] != self.tile_table[None]).sum(-1).argmin(1)
+                             for chunk in flat.split(16384)]) if len(flat) else index
+        if exact and not bool(found.all()):
+            raise ValueError("token ids hold a tile pattern that is not in the tile table")
+        tiles = torch.where(found, index, nearest)
         return tiles.view(groups.shape[:-1])
 
     def from_tiles(self, tiles: torch.Tensor) -> torch.Tensor:
