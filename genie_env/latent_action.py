@@ -2,7 +2,8 @@
 
 Issue 10: the default is W = 1 (frames t and t+1 only: a longer past let the LAM learn "as before", which a
 persistent recording policy rewards) and a categorical bottleneck whose codes the trainer anchors to MiniGrid's
-7 actions with the bridge's ~200 labelled transitions, so each latent means one action in every state.
+7 actions with the bridge's ~200 labelled transitions (code 7: nothing changed), so each latent means one action
+in every state.
 
 Genie (Bruce et al. 2024) infers actions without labels: an encoder sees the past and the next frame and must
 squeeze what changed through a tiny discrete bottleneck; a decoder that already sees the past must rebuild the
@@ -24,7 +25,7 @@ from genie_env.nn import BinaryQuantizer, Block, CategoricalBottleneck, Quantize
 @dataclass
 class LatentActionConfig:
     vocab_size: int = 64          # tokens are compact ids of the tokenizer codes the data uses
-    num_actions: int = 7          # K
+    num_actions: int = 8          # K
     context: int = 1              # W past frames (the frame at t included)
     group: int = 2                # a position is a group x group block of tokens (one 8x8-pixel MiniGrid tile)
     grid: int = 16

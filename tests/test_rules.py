@@ -59,6 +59,8 @@ def test_propagated_labels_agree_with_the_true_actions(tiny_data, tiny_world):
     assert (labels[free] == -1).all()
     # the tiny world's tokenizer is weak; the labels must still mostly agree with the truth on changed steps
     assert (labels[changed] == data.actions[changed]).mean() >= 0.8
+    with_noop = propagate_labels(ids, data, labelled, len(tiny_world.vocab), noop_code=7)
+    assert (with_noop[free] == 7).all() and (with_noop[~free] == labels[~free]).all()
 
 
 def test_policies_are_deterministic_per_episode_and_named():

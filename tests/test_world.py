@@ -33,7 +33,7 @@ def test_api_shapes(tiny_world, tiny_data):
     (lambda w, f: w.encode(f[:, :32]), r"\(N, 64, 64, 3\)"),
     (lambda w, f: w.encode(f.astype(np.float32)), "uint8"),
     (lambda w, f: w.infer_actions(f), r"\(N, T\+1, 64, 64, 3\)"),
-    (lambda w, f: w.dream(f[:, None], np.full((len(f), 2), 99)), r"must lie in \[0, 6\]"),
+    (lambda w, f: w.dream(f[:, None], np.full((len(f), 2), 99)), r"must lie in \[0, 7\]"),
     (lambda w, f: w.dream(f[:, None], np.zeros((len(f) + 1, 2), np.int64)), "shape"),
     (lambda w, f: w.latent_to_env_action(f, np.zeros(len(f), np.float32)), "integers"),
     (lambda w, f: w.env_to_latent_action(f, np.full(len(f), 7)), r"\[0, 6\]"),

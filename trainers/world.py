@@ -48,7 +48,7 @@ class TrainWorldConfig:
     changed_share: float = 0.75   # share drawn from steps whose frame changed (no labels needed: most steps change nothing)
     labelled_share: float = 0.25  # share drawn from the --bridge-labels labelled steps (their latent is their env action)
     label_weight: float = 1.0     # weight of the labelled steps' code cross-entropy
-    num_actions: int = 7          # K; with labels, codes 0..6 are anchored to MiniGrid's 7 actions
+    num_actions: int = 8          # K; with labels, codes 0..6 are MiniGrid's 7 actions and code 7 "nothing changed"
     context: int = 1              # W: MiniGrid's full-grid frame is Markov enough (issue 10: W = 4 let the LAM learn "as before")
     lam_dim: int = 64
     lam_layers: int = 1
@@ -98,15 +98,17 @@ class Brain(torch.nn.Module):
         return loss, metrics
 
 
-def propagate_labels(ids: np.ndarray, data: Dataset, labelled: np.ndarray, vocab_size: int,
+def propagate_labels(ids: np.ndarray, data: Dataset, labelled: np.ndarray, vocab_size: int, noop_code: int | None = None,
                      batch_size: int = 4096) -> np.ndarray:
-    """Env-action labels (S,) for training: the labelled steps' true actions, and for every other step that changed
-    the frame, the action an ActionBridge fitted on the labelled ones reads from its change (-1 elsewhere).
+    """Code labels (S,) for training: the labelled steps' true actions; every other step that changed the frame,
+    the action an ActionBridge fitted on the labelled ones reads from its change; every other step that changed
+    nothing, `noop_code` (or -1, free, without one).
 
     The change signature ("token a became token b", wherever) does not depend on where the agent is, so ~200
     labels name every step's change (the probe reads held-out changes at 100 % on Empty-8x8); anchoring every
-    changed step keeps each latent one action in every state. Frames that did not change stay free, except the
-    labelled ones (forward into a wall is still "forward"): what changes nothing cannot be read from pixels.
+    changed step keeps each latent one action in every state. What changes nothing cannot be told apart from
+    pixels (forward into a wall, pickup with nothing ahead, done), so it gets its own code, except on the labelled
+    steps: forward into a wall stays "forward", and the dynamics model learns that walls stop it.
     """
     now = lambda steps, k: torch.from_numpy(ids[data.step_frame[steps] + k]).long()
     bridge = ActionBridge.fit(change_signature(now(labelled, 0), now(labelled, 1), vocab_size), data.actions[labelled].astype(np.int64))
@@ -114,7 +116,7 @@ def propagate_labels(ids: np.ndarray, data: Dataset, labelled: np.ndarray, vocab
     for start in range(0, len(labels), batch_size):
         steps = np.arange(start, min(start + batch_size, len(labels)))
         labels[steps] = bridge.classify(change_signature(now(steps, 0), now(steps, 1), vocab_size)).numpy()
-    labels[labels == NOOP] = -1
+    labels[labels == NOOP] = -1 if noop_code is None else noop_code
     labels[labelled] = data.actions[labelled]
     return labels
 
@@ -189,7 +191,8 @@ def train(config: TrainWorldConfig) -> dict:
         if config.num_actions < len(ENV_ACTION_NAMES):
             raise ValueError(f"--num-actions must be >= {len(ENV_ACTION_NAMES)} to anchor latents to env actions "
                              f"(or pass --no-anchor-latents), got {config.num_actions}")
-        step_labels = propagate_labels(ids, data, labelled, len(vocab))
+        step_labels = propagate_labels(ids, data, labelled, len(vocab),
+                                       NOOP if config.num_actions > len(ENV_ACTION_NAMES) else None)
     pools = [(train_steps, 0.0), (changed_steps, config.changed_share), (ended_steps, config.ended_share),
              (labelled if step_labels is not None else labelled[:0], config.labelled_share)]
     device = torch.device("cuda" if config.device == "auto" and torch.cuda.is_available() else
