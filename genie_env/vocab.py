@@ -1,15 +1,55 @@
-"""Compact vocabulary: the dynamics model predicts only the tokenizer codes that the data actually uses."""
+"""Compact vocabulary: the dynamics model predicts only the patches the data actually shows, one id per look.
+
+A VQ tokenizer can give two codes to patches that decode to the same pixels (near-duplicate codes). Then a dreamed
+frame, decoded and encoded again (as the documented calls do: pixels in, pixels out), comes back with other ids
+than the ones it was dreamed as, and the next step reads tiles it never trained on (issue 10: DoorKey's dreams
+broke after one step this way). So ids are given by *appearance*: codes whose decoded patches are (nearly) equal
+share one id, and any code maps to the id whose patch looks most like its own.
+"""
 from __future__ import annotations
 
 import torch
 
+MERGE_MSE = 2.0     # mean squared pixel difference (0..255) under which two decoded patches count as one look
 
-def build_vocab(tokens: torch.Tensor, codebook: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """From tokenizer codes seen in `tokens`, return (used codes (V,), code_to_id (K,)).
 
-    Codes never seen map to the id of the nearest used code in the codebook, so a prompt frame with an unseen
-    patch still encodes to ids the dynamics model knows.
-    """
+def _appearance(patches: torch.Tensor) -> torch.Tensor:
+    return patches.reshape(len(patches), -1).float()
+
+
+def code_to_id_for(vocab: torch.Tensor, patches: torch.Tensor) -> torch.Tensor:
+    """vocab (V,) codes, patches uint8 (K, 4, 4, 3) of every code -> code_to_id (K,): each code's id is the vocab
+    entry whose decoded patch is nearest to its own (a vocab code maps to itself)."""
+    looks = _appearance(patches)
+    nearest = torch.cdist(looks, looks[vocab]).argmin(1)
+    nearest[vocab] = torch.arange(len(vocab))
+    return nearest
+
+
+def build_vocab(tokens: torch.Tensor, patches: torch.Tensor, merge_mse: float = MERGE_MSE) -> tuple[torch.Tensor, torch.Tensor]:
+    """From tokenizer codes seen in `tokens` and the patch each code decodes to (uint8 (K, 4, 4, 3)), return
+    (vocab: one code per distinct look (V,), code_to_id (K,)). Codes never seen map to the nearest look, so a
+    prompt frame with an unseen patch still encodes to ids the dynamics model knows."""
     used = torch.unique(tokens)
-    nearest = torch.cdist(codebook, codebook[used]).argmin(1)
-    return used, nearest
+    looks = _appearance(patches)
+    keep: list[int] = []
+    for code in used.tolist():
+        if not keep or ((looks[keep] - looks[code]).pow(2).mean(1) >= merge_mse).all():
+            keep.append(code)
+    vocab = torch.tensor(keep, dtype=torch.long)
+    return vocab, code_to_id_for(vocab, patches)
+
+
+def ids_by_look(frames: torch.Tensor, looks: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """uint8 frames (N, 64, 64, 3) -> ids (N, 16, 16): each 4x4 patch's nearest look among `looks` (V, 4, 4, 3).
+
+    The tokenizer is patch-local, so this is its encoder with the codebook replaced by what the codes look like:
+    a dreamed frame, decoded and read again, gets back exactly the ids it was dreamed as (distance 0), and a
+    real frame gets the look its patches reconstruct to."""
+    table = _appearance(looks)
+    out = []
+    for start in range(0, len(frames), batch_size):
+        chunk = frames[start : start + batch_size].float()
+        patches = chunk.view(-1, 16, 4, 16, 4, 3).permute(0, 1, 3, 2, 4, 5).reshape(-1, 48)
+        out.append(torch.cdist(patches, table).argmin(1).view(-1, 16, 16))
+    return torch.cat(out) if out else torch.zeros(0, 16, 16, dtype=torch.long, device=frames.device)

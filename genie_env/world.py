@@ -22,7 +22,7 @@ from genie_env.frames import check_frames
 from genie_env.io import atomic_write_json, load_tensors, read_json, save_tensors
 from genie_env.latent_action import LatentActionConfig, LatentActionModel
 from genie_env.tokenizer import Tokenizer, TokenizerConfig
-from genie_env.vocab import build_vocab
+from genie_env.vocab import code_to_id_for, ids_by_look
 
 WORLD_FORMAT_VERSION = 2            # 2: tile-level dynamics (a tile table), latents anchored to env actions
 WORLDS_DIR = Path(__file__).parent / "worlds"
@@ -62,7 +62,7 @@ class WorldModel:
                  guard: ChangeGuard | None = None):
         self.tokenizer, self.lam, self.dynamics = tokenizer.eval(), lam.eval(), dynamics.eval()
         self.vocab = vocab.long()
-        _, self.code_to_id = build_vocab(self.vocab, tokenizer.quantizer.codebook)
+        self.code_to_id = code_to_id_for(self.vocab, tokenizer.patch_table())
         self.patches = tokenizer.patch_table()[self.vocab]                         # (V, 4, 4, 3) uint8
         self.bridge, self.guard = bridge, guard
         self.start_frames = start_frames
@@ -109,10 +109,11 @@ class WorldModel:
         return self.tokenizer.decode(tokens.long().to(self.device)).cpu().numpy()
 
     def frames_to_ids(self, frames: np.ndarray) -> torch.Tensor:
-        """uint8 frames (..., 64, 64, 3) -> compact ids (..., 16, 16) that the dynamics model reads."""
+        """uint8 frames (..., 64, 64, 3) -> compact ids (..., 16, 16) that the dynamics model reads: each patch's
+        nearest look in the vocabulary (genie_env.vocab.ids_by_look), so decoding and reading again is exact."""
         lead = frames.shape[:-3]
-        codes = self.tokenizer.encode(torch.from_numpy(np.ascontiguousarray(frames.reshape(-1, 64, 64, 3))).to(self.device))
-        return self.code_to_id[codes].view(*lead, 16, 16)
+        flat = torch.from_numpy(np.ascontiguousarray(frames.reshape(-1, 64, 64, 3))).to(self.device)
+        return ids_by_look(flat, self.patches).view(*lead, 16, 16)
 
     def ids_to_frames(self, ids: torch.Tensor) -> torch.Tensor:
         """compact ids (..., 16, 16) -> uint8 frames (..., 64, 64, 3), by patch lookup."""

@@ -35,7 +35,7 @@ def test_record_train_evaluate_play(tmp_path):
     policies = metrics["under_policies"]
     assert set(policies["policies"]) == {"uniform", "wander", "sticky", "noisy-expert"}
     assert 0 <= policies["policies"]["wander"]["correct_at_1"] <= 1 and 0 <= policies["guard_real_changes_rejected"] <= 1
-    assert len(policies["latent_consistency"]) == 7
+    assert len(policies["latent_consistency"]) == 8        # K: 7 env actions + "nothing changed"
     env = gym.make("GenieDream-v0", world=str(tmp_path / "world"), device="cpu")
     obs, _ = env.reset(seed=0)
     obs, reward, terminated, truncated, info = env.step(0)

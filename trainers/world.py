@@ -30,7 +30,7 @@ from genie_env.dynamics import Dynamics, DynamicsConfig, tile_patterns
 from genie_env.io import read_json, save_tensors, sha256_file
 from genie_env.latent_action import LatentActionConfig, LatentActionModel
 from genie_env.tokenizer import Tokenizer, TokenizerConfig
-from genie_env.vocab import build_vocab
+from genie_env.vocab import build_vocab, ids_by_look
 from genie_env.bridge import NOOP, ActionBridge, change_signature
 from genie_env.world import ENV_ACTION_NAMES, WorldModel, encode_dataset, fit_bridge_on_data, label_steps
 
@@ -45,8 +45,8 @@ class TrainWorldConfig:
     lr: float = 2e-3
     warmup: int = 200
     ended_share: float = 0.05     # share of each batch drawn from episode-ending steps (rare, but the heads need them)
-    changed_share: float = 0.75   # share drawn from steps whose frame changed (no labels needed: most steps change nothing)
-    labelled_share: float = 0.25  # share drawn from the --bridge-labels labelled steps (their latent is their env action)
+    changed_share: float = 0.5    # share drawn from steps whose frame changed (no labels needed: most steps change nothing)
+    labelled_share: float = 0.2   # share drawn from the --bridge-labels labelled steps (their latent is their env action)
     label_weight: float = 1.0     # weight of the labelled steps' code cross-entropy
     num_actions: int = 8          # K; with labels, codes 0..6 are MiniGrid's 7 actions and code 7 "nothing changed"
     context: int = 1              # W: MiniGrid's full-grid frame is Markov enough (issue 10: W = 4 let the LAM learn "as before")
@@ -124,6 +124,8 @@ def propagate_labels(ids: np.ndarray, data: Dataset, labelled: np.ndarray, vocab
 def sample_steps(rng, pools: list[tuple[np.ndarray, float]], batch_size: int) -> np.ndarray:
     """A batch of step indices: pools[i] gives a share of the batch (empty pools give none); the first pool fills the rest."""
     counts = [int(round(batch_size * share)) if len(steps) else 0 for steps, share in pools[1:]]
+    if sum(counts) >= batch_size:   # the first pool (all steps: the only source of unchanged, unlabelled ones) must get a share
+        raise ValueError(f"the shares of the special pools take the whole batch of {batch_size} ({counts}); lower them")
     counts = [batch_size - sum(counts), *counts]
     return np.concatenate([rng.choice(steps, n) for (steps, _), n in zip(pools, counts) if n > 0])
 
@@ -178,8 +180,10 @@ def train(config: TrainWorldConfig) -> dict:
     tokenizer = load_model(config.tokenizer, Tokenizer, TokenizerConfig, "tokenizer")
     inputs = {"data": dataset_digest(config.data), "tokenizer": sha256_file(config.tokenizer)}
     codes = encode_dataset(tokenizer, data.frames)                               # (F, 16, 16) tokenizer codes
-    vocab, code_to_id = build_vocab(codes, tokenizer.quantizer.codebook)
-    ids = code_to_id[codes].to(torch.int16).numpy()                              # (F, 16, 16) compact ids
+    vocab, _ = build_vocab(codes, tokenizer.patch_table())                      # one id per distinct look
+    looks = tokenizer.patch_table()[vocab]
+    ids = torch.cat([ids_by_look(torch.from_numpy(data.frames[i : i + 4096]), looks)        # as WorldModel reads frames
+                     for i in range(0, len(data.frames), 4096)]).to(torch.int16).numpy()   # (F, 16, 16) compact ids
     train_eps, val_eps = data.split(config.val_fraction, config.seed)
     train_steps, val_steps = data.step_indices(train_eps), data.step_indices(val_eps)
     ended_steps = train_steps[data.terminated[train_steps]]
