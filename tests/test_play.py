@@ -38,10 +38,16 @@ def test_gymnasium_utils_play(tiny_world_path):
     assert len(calls) == 3
 
 
+# Worlds whose dreams are still below issue 10's bar (docs/RESULTS.md): the test runs and reports, not hides, them.
+BELOW_THE_BAR = {"doorkey8": "issue 10 open: DoorKey-8x8 dreams drift on unseen layouts (docs/RESULTS.md)"}
+
+
 def shipped_worlds():
     from genie_env.world import WORLDS_DIR
 
-    return sorted(p.name for p in WORLDS_DIR.iterdir() if (p / "world.json").is_file())
+    names = sorted(p.name for p in WORLDS_DIR.iterdir() if (p / "world.json").is_file())
+    return [pytest.param(n, marks=pytest.mark.xfail(reason=BELOW_THE_BAR[n], strict=False)) if n in BELOW_THE_BAR
+            else n for n in names]
 
 
 @pytest.mark.parametrize("world", shipped_worlds())
