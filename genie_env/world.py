@@ -79,6 +79,13 @@ class WorldModel:
         return self.dynamics.config.context
 
     @property
+    def anchored(self) -> bool:
+        """Latent i is env action i (for i < 7): trained with labels anchoring the codes (trainers.world)."""
+        config = self.info.get("config") or {}
+        return bool(config.get("anchor_latents")) and config.get("bottleneck") == "categorical" \
+            and self.num_actions >= len(ENV_ACTION_NAMES)
+
+    @property
     def reward_rule(self) -> RewardRule | None:
         rule = self.info.get("reward_rule")
         return None if rule is None else RewardRule(**rule)
@@ -113,7 +120,9 @@ class WorldModel:
         nearest look in the vocabulary (genie_env.vocab.ids_by_look), so decoding and reading again is exact."""
         lead = frames.shape[:-3]
         flat = torch.from_numpy(np.ascontiguousarray(frames.reshape(-1, 64, 64, 3))).to(self.device)
-        return ids_by_look(flat, self.patches).view(*lead, 16, 16)
+        # then tile by tile, as the nearest tile pattern the world knows: the dream only ever draws those, so a real
+        # frame and a dreamed one are read in the same terms (the guard compares their changes)
+        return self.dynamics.from_tiles(self.dynamics.to_tiles(ids_by_look(flat, self.patches))).view(*lead, 16, 16)
 
     def ids_to_frames(self, ids: torch.Tensor) -> torch.Tensor:
         """compact ids (..., 16, 16) -> uint8 frames (..., 64, 64, 3), by patch lookup."""
@@ -254,11 +263,11 @@ class WorldModel:
         clips = torch.cat([context_ids.repeat_interleave(k, 0), nxt.flatten(0, 1)[:, None]], 1)
         consistent = self.lam.infer(clips).view(n, k) == torch.arange(k, device=self.device)
         score = torch.where(match, consistent.float() + probs.gather(2, asked.view(-1, 1, 1).expand(-1, k, 1))[..., 0], -1.0)
-        # where no latent has the effect: the asked latent itself if it changes nothing (latents anchored to env
-        # actions), else the latent that changes the frame least
+        # where no latent has the effect: in a world whose latents are anchored to env actions, the asked latent
+        # itself (the dream's guard holds a change real play never shows still, and a rare change the bridge
+        # misreads, such as stepping onto the goal, still happens); otherwise the latent that changes the least
         own = asked.clamp(max=k - 1)
-        still = changes.gather(1, own[:, None])[:, 0] == 0
-        fallback = torch.where(still & (asked < k), own, changes.argmin(1))
+        fallback = own if self.anchored else changes.argmin(1)
         return torch.where(match.any(1), score.argmax(1), fallback)
 
     def latent_effects(self, frames, latents, context=None) -> np.ndarray:

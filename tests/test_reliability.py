@@ -311,7 +311,7 @@ import genie_env
 env = gym.make("GenieDream-v0", world=sys.argv[1], device="cpu", temperature=1.0)
 # the tiny world's bridge saw so few real changes that its wall guard would hold sampled frames still; without it
 # every sampled token shows whether the seed, and only the seed, fixes the dream
-env.unwrapped.world.bridge = None
+env.unwrapped.world.bridge = env.unwrapped.world.guard = None
 obs, _ = env.reset(seed=int(sys.argv[2]))
 digest = hashlib.sha256(obs.tobytes())
 for t in range(40):
