@@ -152,7 +152,7 @@ def record(config: RecordConfig) -> dict:
             for job in jobs:
                 bar.update(record_shard(job)["episodes"])
         else:
-            with mp.get_context("fork").Pool(min(config.workers, len(jobs))) as pool:
+            with mp.get_context("spawn").Pool(min(config.workers, len(jobs))) as pool:
                 for info in pool.imap_unordered(record_shard, jobs):
                     bar.update(info["episodes"])
     return write_manifest(config)
