@@ -4,7 +4,7 @@ A VQ tokenizer can give two codes to patches that decode to the same pixels (nea
 frame, decoded and encoded again (as the documented calls do: pixels in, pixels out), comes back with other ids
 than the ones it was dreamed as, and the next step reads tiles it never trained on (issue 10: DoorKey's dreams
 broke after one step this way). So ids are given by *appearance*: codes whose decoded patches are (nearly) equal
-share one id, and any code maps to the id whose patch looks most like its own.
+share one id, and a frame's patch is read as the look nearest to it.
 """
 from __future__ import annotations
 
@@ -17,19 +17,10 @@ def _appearance(patches: torch.Tensor) -> torch.Tensor:
     return patches.reshape(len(patches), -1).float()
 
 
-def code_to_id_for(vocab: torch.Tensor, patches: torch.Tensor) -> torch.Tensor:
-    """vocab (V,) codes, patches uint8 (K, 4, 4, 3) of every code -> code_to_id (K,): each code's id is the vocab
-    entry whose decoded patch is nearest to its own (a vocab code maps to itself)."""
-    looks = _appearance(patches)
-    nearest = torch.cdist(looks, looks[vocab]).argmin(1)
-    nearest[vocab] = torch.arange(len(vocab))
-    return nearest
-
-
-def build_vocab(tokens: torch.Tensor, patches: torch.Tensor, merge_mse: float = MERGE_MSE) -> tuple[torch.Tensor, torch.Tensor]:
-    """From tokenizer codes seen in `tokens` and the patch each code decodes to (uint8 (K, 4, 4, 3)), return
-    (vocab: one code per distinct look (V,), code_to_id (K,)). Codes never seen map to the nearest look, so a
-    prompt frame with an unseen patch still encodes to ids the dynamics model knows."""
+def build_vocab(tokens: torch.Tensor, patches: torch.Tensor, merge_mse: float = MERGE_MSE) -> torch.Tensor:
+    """From tokenizer codes seen in `tokens` and the patch each code decodes to (uint8 (K, 4, 4, 3)), return the
+    vocabulary: one code per distinct look (V,). Frames are read against these looks (`ids_by_look`), so a prompt
+    with a patch never seen still reads as the look nearest to it."""
     used = torch.unique(tokens)
     looks = _appearance(patches)
     keep: list[int] = []
@@ -37,7 +28,7 @@ def build_vocab(tokens: torch.Tensor, patches: torch.Tensor, merge_mse: float = 
         if not keep or ((looks[keep] - looks[code]).pow(2).mean(1) >= merge_mse).all():
             keep.append(code)
     vocab = torch.tensor(keep, dtype=torch.long)
-    return vocab, code_to_id_for(vocab, patches)
+    return vocab
 
 
 def ids_by_look(frames: torch.Tensor, looks: torch.Tensor, batch_size: int = 512) -> torch.Tensor:

@@ -22,7 +22,7 @@ from genie_env.frames import check_frames
 from genie_env.io import atomic_write_json, load_tensors, read_json, save_tensors
 from genie_env.latent_action import LatentActionConfig, LatentActionModel
 from genie_env.tokenizer import Tokenizer, TokenizerConfig
-from genie_env.vocab import code_to_id_for, ids_by_look
+from genie_env.vocab import ids_by_look
 
 WORLD_FORMAT_VERSION = 2            # 2: tile-level dynamics (a tile table), latents anchored to env actions
 WORLDS_DIR = Path(__file__).parent / "worlds"
@@ -62,7 +62,6 @@ class WorldModel:
                  guard: ChangeGuard | None = None):
         self.tokenizer, self.lam, self.dynamics = tokenizer.eval(), lam.eval(), dynamics.eval()
         self.vocab = vocab.long()
-        self.code_to_id = code_to_id_for(self.vocab, tokenizer.patch_table())
         self.patches = tokenizer.patch_table()[self.vocab]                         # (V, 4, 4, 3) uint8
         self.bridge, self.guard = bridge, guard
         self.start_frames = start_frames
@@ -94,7 +93,7 @@ class WorldModel:
         self.device = torch.device(device)
         for module in (self.tokenizer, self.lam, self.dynamics):
             module.to(self.device)
-        self.vocab, self.code_to_id, self.patches = (t.to(self.device) for t in (self.vocab, self.code_to_id, self.patches))
+        self.vocab, self.patches = self.vocab.to(self.device), self.patches.to(self.device)
         for part in (self.bridge, self.guard):
             if part is not None:
                 part.to(self.device)

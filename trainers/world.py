@@ -136,7 +136,7 @@ def validate(brain: Brain, data: Dataset, ids: np.ndarray, steps: np.ndarray, co
     totals: dict = {}
     for i in range(0, len(steps), 512):
         batch = steps[i : i + 512]
-        _, metrics = brain(*make_batch(data, ids, batch, context, device)[:3])
+        _, metrics = brain(*make_batch(data, ids, batch, context, device))
         for k, v in metrics.items():
             totals[k] = totals.get(k, 0.0) + v * len(batch)
     brain.train()
@@ -180,10 +180,9 @@ def train(config: TrainWorldConfig) -> dict:
     tokenizer = load_model(config.tokenizer, Tokenizer, TokenizerConfig, "tokenizer")
     inputs = {"data": dataset_digest(config.data), "tokenizer": sha256_file(config.tokenizer)}
     codes = encode_dataset(tokenizer, data.frames)                               # (F, 16, 16) tokenizer codes
-    vocab, _ = build_vocab(codes, tokenizer.patch_table())                      # one id per distinct look
-    looks = tokenizer.patch_table()[vocab]
-    ids = torch.cat([ids_by_look(torch.from_numpy(data.frames[i : i + 4096]), looks)        # as WorldModel reads frames
-                     for i in range(0, len(data.frames), 4096)]).to(torch.int16).numpy()   # (F, 16, 16) compact ids
+    patches = tokenizer.patch_table()                                            # (K, 4, 4, 3) each code's look
+    vocab = build_vocab(codes, patches)                                          # one id per distinct look
+    ids = ids_by_look(torch.from_numpy(data.frames), patches[vocab]).to(torch.int16).numpy()  # (F, 16, 16), as WorldModel reads
     train_eps, val_eps = data.split(config.val_fraction, config.seed)
     train_steps, val_steps = data.step_indices(train_eps), data.step_indices(val_eps)
     ended_steps = train_steps[data.terminated[train_steps]]
