@@ -48,6 +48,8 @@ class PipelineConfig:
     seed: int = 0                  # training data: seed; held-out data: seed + 1000
     workers: int = 2
     max_steps: int = 0             # cut recorded episodes after this many steps (0: the env's limit; DoorKey-8x8's is 640)
+    episodes: int = 0              # training episodes to record (0: the preset's)
+    world_steps: int = 0           # world training steps (0: the preset's)
 
 
 def git_commit() -> str:
@@ -120,7 +122,11 @@ def run_stage(stage: Stage, records: Path) -> dict:
 def pipeline(config: PipelineConfig, argv: list[str]) -> dict:
     if config.preset not in PRESETS:
         raise ValueError(f"--preset must be one of {sorted(PRESETS)}, got {config.preset!r}")
-    p = PRESETS[config.preset]
+    p = dict(PRESETS[config.preset])
+    for key in ("episodes", "world_steps"):
+        if getattr(config, key) < 0:
+            raise ValueError(f"--{key.replace('_', '-')} must be >= 0 (0: the preset's), got {getattr(config, key)}")
+        p[key] = getattr(config, key) or p[key]
     out = Path(config.out)
     work = Path(config.work) if config.work else default_work(out)
     records = make_folder(work / "stages")

@@ -60,6 +60,8 @@ class TrainWorldConfig:
     val_fraction: float = 0.1
     bridge_labels: int = 200      # labelled transitions: they anchor the latents (LAOM-style) and fit the bridge
     anchor_latents: bool = True   # use the labels in training too, not only to fit the bridge afterwards
+    counterfactual_noops: bool = True  # a step that changed nothing also trains "latent k changes nothing here" (k drawn below)
+    noop_uniform: float = 1.0     # share of uniform in the draw of k (the rest follows the model's own posterior)
     eval_every: int = 500
     checkpoint_every: int = 500
     seed: int = 0
@@ -73,11 +75,43 @@ RESUME_FREE = ("resume", "eval_every", "checkpoint_every", "device", "save_rank_
 
 
 class Brain(torch.nn.Module):
-    """LAM and dynamics as one module, so one optimizer and one checkpoint hold both."""
+    """LAM and dynamics as one module, so one optimizer and one checkpoint hold both.
 
-    def __init__(self, lam: LatentActionModel, dynamics: Dynamics, label_weight: float = 1.0):
+    `noop_code`: the code of "nothing changed" steps (unlabelled steps whose frame did not change). Such a step
+    was made by *some* action that does nothing in its state, and the pixels cannot say which, so each also
+    trains the dynamics model once more with a latent k drawn at random (`noop_uniform` = 1: uniform over the K
+    codes; below 1, partly from the model's own posterior of "k leaves this frame as it is"): pickup with nothing
+    ahead, toggle facing a wall and forward into one learn to change nothing wherever the data shows nothing
+    happening, without labels. Without it the dynamics model only saw "pickup" where a key vanished, and dreamed
+    the key vanishing from wherever it lay (issue 10: 21 of 40 uniform-policy DoorKey dreams broke so). Where k
+    does act, its real effect outweighs the 1/K share of the unchanged steps there, so the greedy dream keeps it.
+    The posterior draw was measured and dropped as the default: a latent that already hallucinated got almost no
+    draws, so it was never corrected (12 of 40 broke at 4000 steps, 13 with the uniform draw; RESULTS).
+    """
+
+    def __init__(self, lam: LatentActionModel, dynamics: Dynamics, label_weight: float = 1.0,
+                 noop_code: int | None = None, noop_uniform: float = 1.0):
         super().__init__()
         self.lam, self.dynamics, self.label_weight = lam, dynamics, label_weight
+        self.noop_code, self.noop_uniform = noop_code, noop_uniform
+
+    @torch.no_grad()
+    def noop_rows(self, clip: torch.Tensor, ended: torch.Tensor, labels: torch.Tensor | None):
+        """(row indices, latent codes): the unlabelled unchanged steps of a batch, each with a drawn latent."""
+        if self.noop_code is None or labels is None:
+            return None
+        still = (labels == self.noop_code) & ~ended & (clip[:, -1] == clip[:, -2]).flatten(1).all(1)
+        rows = still.nonzero().flatten()
+        if not len(rows):
+            return None
+        K, context = self.lam.config.num_actions, clip[rows, :-1]
+        if self.noop_uniform >= 1.0:
+            return rows, torch.randint(0, K, (len(rows),), device=clip.device)
+        out = self.dynamics(context.repeat_interleave(K, 0), self.lam.action_vectors.repeat(len(rows), 1))
+        current = self.dynamics.to_tiles(context[:, -1]).repeat_interleave(K, 0)[..., None]
+        log_still = out.logits.float().log_softmax(-1).gather(-1, current).flatten(1).sum(1).view(len(rows), K)
+        draw = (1 - self.noop_uniform) * torch.softmax(log_still, -1) + self.noop_uniform / K
+        return rows, torch.multinomial(draw, 1)[:, 0]
 
     def forward(self, clip: torch.Tensor, reward: torch.Tensor, ended: torch.Tensor, labels: torch.Tensor | None = None):
         """clip tokens (B, W + 1, 16, 16): context frames then the next frame; labels (B,): env action or -1.
@@ -87,8 +121,15 @@ class Brain(torch.nn.Module):
         dynamics model sees the move code against walls and learns that they stop it.
         """
         latent = self.lam(clip, labels)
-        out = self.dynamics(clip[:, :-1], latent.vectors)
-        loss, metrics = self.dynamics.loss(out, clip[:, :-1], clip[:, -1], reward, ended)
+        context, target, vectors = clip[:, :-1], clip[:, -1], latent.vectors
+        noops = self.noop_rows(clip, ended, labels) if self.training else None
+        if noops is not None:
+            rows, codes = noops
+            context, target = torch.cat([context, context[rows]]), torch.cat([target, target[rows]])
+            vectors = torch.cat([vectors, self.lam.action_vectors[codes]])
+            reward, ended = torch.cat([reward, reward[rows]]), torch.cat([ended, ended[rows]])
+        out = self.dynamics(context, vectors)
+        loss, metrics = self.dynamics.loss(out, context, target, reward, ended)
         used, perplexity = self.lam.quantizer.usage(latent.indices)
         metrics.update({"lam/used": used, "lam/perplexity": perplexity, "loss/latent_entropy": latent.commitment.item()})
         loss = loss + latent.commitment
@@ -170,6 +211,8 @@ def train(config: TrainWorldConfig) -> dict:
     from tqdm import tqdm
 
     out = Path(config.out)
+    if not 0.0 <= config.noop_uniform <= 1.0:
+        raise ValueError(f"--noop-uniform must be in [0, 1], got {config.noop_uniform}")
     if latest_checkpoint(out) is not None and not config.resume:
         raise ValueError(f"{out} already holds a training run; pass --resume to continue it or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
@@ -212,7 +255,8 @@ def train(config: TrainWorldConfig) -> dict:
     dynamics.set_tiles(tiles)
     rank, world_size, device = setup_distributed(device)
     rng = np.random.default_rng([config.seed, rank]) if world_size > 1 else rng   # each rank draws its own batches
-    brain = Brain(lam, dynamics, config.label_weight).to(device)
+    noop_code = NOOP if step_labels is not None and config.counterfactual_noops and config.num_actions > NOOP else None
+    brain = Brain(lam, dynamics, config.label_weight, noop_code, config.noop_uniform).to(device)
     # DDP averages gradients and broadcasts rank 0's buffers (the VQ's EMA codebook) before every forward pass
     model = DistributedDataParallel(brain) if world_size > 1 else brain
     optimizer = torch.optim.AdamW(brain.parameters(), lr=config.lr, weight_decay=0.01)
