@@ -113,3 +113,43 @@ def test_a_dreamed_frame_read_again_gives_back_its_ids(name, tiny_world):
     tiles = tiles.repeat(64 // len(tiles) + 1)[:64].view(1, 8, 8)
     ids = world.dynamics.from_tiles(torch.cat([tiles, tiles.flip(-1), tiles.transpose(1, 2)]))   # every known tile
     assert torch.equal(world.frames_to_ids(world.ids_to_frames(ids).numpy()), ids)
+
+
+def test_unchanged_steps_train_other_latents_to_change_nothing():
+    """A batch of unlabelled steps that changed nothing (code 7): without counterfactual no-ops only code 7's
+    vector learns from them; with them, the drawn codes do too (the dynamics model sees them change nothing)."""
+    from genie_env.latent_action import LatentActionConfig, LatentActionModel
+    from trainers.world import Brain
+
+    grads = {}
+    for noop_code in (None, 7):
+        torch.manual_seed(0)
+        lam = LatentActionModel(LatentActionConfig(vocab_size=4, num_actions=8, dim=32, layers=1))
+        ids = torch.randint(0, 4, (64, 16, 16))
+        dynamics = Dynamics(DynamicsConfig(vocab_size=4, num_tiles=len(tile_patterns(ids)), latent_dim=lam.config.latent_dim,
+                                           dim=32, layers=1))
+        dynamics.set_tiles(tile_patterns(ids))
+        brain = Brain(lam, dynamics, noop_code=noop_code)
+        clip = torch.stack([ids, ids], 1)                       # nothing changed
+        loss, _ = brain(clip, torch.zeros(64), torch.zeros(64, dtype=torch.bool), torch.full((64,), 7))
+        loss.backward()
+        grads[noop_code] = lam.action_vectors.grad.abs().sum(1)
+    assert (grads[None][:7] == 0).all() and grads[None][7] > 0
+    assert (grads[7][:7] > 0).sum() >= 5                         # 64 uniform draws over 8 codes reach most of them
+
+
+def test_noop_rows_are_the_unlabelled_unchanged_steps_only():
+    from genie_env.latent_action import LatentActionConfig, LatentActionModel
+    from trainers.world import Brain
+
+    lam = LatentActionModel(LatentActionConfig(vocab_size=4, num_actions=8, dim=32, layers=1))
+    dynamics = Dynamics(DynamicsConfig(vocab_size=4, num_tiles=4, latent_dim=lam.config.latent_dim, dim=32, layers=1))
+    dynamics.set_tiles(tile_patterns(torch.randint(0, 4, (50, 16, 16)))[:4])
+    clip = torch.randint(0, 4, (5, 2, 16, 16))
+    clip[:4, 1] = clip[:4, 0]                                # rows 0-3 unchanged, row 4 changed
+    labels = torch.tensor([7, 2, 7, 7, 7])                   # row 1 is labelled (forward into a wall)
+    ended = torch.tensor([False, False, False, True, False]) # row 3 ended the episode
+    for uniform in (1.0, 0.25):
+        rows, codes = Brain(lam, dynamics, noop_code=7, noop_uniform=uniform).noop_rows(clip, ended, labels)
+        assert rows.tolist() == [0, 2] and ((codes >= 0) & (codes < 8)).all()
+    assert Brain(lam, dynamics).noop_rows(clip, ended, labels) is None
