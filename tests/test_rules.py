@@ -5,6 +5,7 @@ import torch
 
 from genie_env.dataset import Dataset
 from genie_env.dynamics import Dynamics, DynamicsConfig, tile_patterns
+from genie_env.bridge import ENV_ACTION_NAMES
 from genie_env.nn import CategoricalBottleneck
 
 
@@ -91,6 +92,10 @@ def test_policy_rollouts_count_frames_and_the_guard_never_rejects_real_changes(t
 
     result, transitions = policy_rollouts(tiny_world, "MiniGrid-Empty-5x5-v0", "wander", episodes=3, seed=5, horizon=6)
     assert result["alive_at_last"] <= 3 and 0 <= result["correct_all"] <= 1 and result["policy"] == "wander"
+    # each episode with a wrong frame names the action its first wrong frame followed, once
+    wrong_episodes = sum(result["first_wrong_after"].values())
+    assert 0 <= wrong_episodes <= 3 and set(result["first_wrong_after"]) <= set(ENV_ACTION_NAMES)
+    assert (wrong_episodes == 0) == (result["correct_all"] == 1.0)
     before, actions, after = transitions
     assert len(before) == len(actions) == len(after) >= 6
     rates = guard_rates(tiny_world, transitions)

@@ -20,7 +20,7 @@ import torch
 
 from genie_env.dataset import Dataset
 from genie_env.frames import check_minigrid_env, psnr
-from genie_env.world import EFFECT_NAMES, NOOP, WorldModel, load_world_model
+from genie_env.world import EFFECT_NAMES, ENV_ACTION_NAMES, NOOP, WorldModel, load_world_model
 
 CORRECT_DB = 30.0   # a dreamed frame counts as correct at PSNR >= 30 dB against the real frame
 
@@ -161,6 +161,7 @@ def policy_rollouts(world: WorldModel, env_id: str, policy: str, episodes: int, 
     exact = np.zeros((episodes, horizon), bool)
     was_alive = np.zeros((episodes, horizon), bool)
     before, taken, after = [], [], []
+    first_wrong = {}                                  # episode -> the env action whose dreamed frame went wrong first
     for t in range(horizon):
         live = np.flatnonzero(alive)
         if not len(live):
@@ -178,6 +179,9 @@ def policy_rollouts(world: WorldModel, env_id: str, policy: str, episodes: int, 
         after.append(real[live].copy())
         was_alive[live, t] = True
         correct[live, t] = psnr(dreamed[live], real[live]) >= CORRECT_DB
+        for i, a in zip(live, actions):
+            if not correct[i, t] and i not in first_wrong:
+                first_wrong[i] = ENV_ACTION_NAMES[int(a)]
         # exact: the same ids (tile for tile what the tokenizer reads), since decoded pixels are never bit-exact
         exact[live, t] = (world.frames_to_ids(dreamed[live]) == world.frames_to_ids(real[live])).flatten(1).all(1).cpu().numpy()
     for env in envs:
@@ -188,7 +192,10 @@ def policy_rollouts(world: WorldModel, env_id: str, policy: str, episodes: int, 
               "correct_all": float(correct[was_alive].mean()), "exact_all": float(exact[was_alive].mean()),
               **{f"correct_at_{t}": share(t) for t in (1, 10, 25, 50) if t <= horizon},
               "exact_at_last": float(exact[was_alive[:, -1], -1].mean()) if was_alive[:, -1].any() else None,
-              "alive_at_last": int(was_alive[:, -1].sum()), "horizon": horizon}
+              "alive_at_last": int(was_alive[:, -1].sum()), "horizon": horizon,
+              # which action the first wrong frame of an episode followed: where the world's rules give way
+              "first_wrong_after": {name: sum(v == name for v in first_wrong.values()) for name in ENV_ACTION_NAMES
+                                    if name in first_wrong.values()}}
     transitions = (np.concatenate(before), np.concatenate(taken), np.concatenate(after)) if before else None
     return result, transitions
 
