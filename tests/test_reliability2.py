@@ -394,3 +394,11 @@ def test_files_are_created_with_the_users_umask(tmp_path, umask, mode):
     finally:
         os.umask(old)
     assert (tmp_path / "x.json").stat().st_mode & 0o777 == mode
+
+
+def test_pipeline_refuses_a_negative_override_before_running_anything(tmp_path):
+    from trainers.pipeline import main
+
+    with pytest.raises(SystemExit, match="--world-steps must be >= 0"):
+        main(["--out", str(tmp_path / "world"), "--work", str(tmp_path / "work"), "--world-steps", "-5"])
+    assert not (tmp_path / "work").exists()
