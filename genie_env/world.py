@@ -85,6 +85,14 @@ class WorldModel:
             and self.num_actions >= len(ENV_ACTION_NAMES)
 
     @property
+    def dream_guard(self) -> ChangeGuard | None:
+        """The guard the dream applies. A world trained with counterfactual no-ops (trainers.world) learned where
+        actions do nothing, so its dream applies none: holding a whole step still for one wrong tile cost more
+        than it saved (DoorKey-8x8, docs/RESULTS.md); its guard only measures (`allowed`, trainers.evaluate)."""
+        config = self.info.get("config") or {}
+        return None if config.get("counterfactual_noops") else self.guard
+
+    @property
     def reward_rule(self) -> RewardRule | None:
         rule = self.info.get("reward_rule")
         return None if rule is None else RewardRule(**rule)
@@ -181,15 +189,15 @@ class WorldModel:
         """One step as the env dreams it: context ids (N, W, 16, 16), latents (N,) -> next ids (N, 16, 16),
         reward (N,), episode ended (N,) bool, effect class (N,) of each latent (None without a bridge).
 
-        With a guard, a dreamed change that no real transition showed is taken to do nothing, as the real env
-        would: the frame stays, no reward, no episode end. The reward follows the reward rule.
+        With a `dream_guard`, a dreamed change that no real transition showed is taken to do nothing, as the real
+        env would: the frame stays, no reward, no episode end. The reward follows the reward rule.
         """
-        last = context_ids[:, -1]
+        last, guard = context_ids[:, -1], self.dream_guard
         nxt, reward, end_prob = self.step_ids(context_ids, latents, temperature, generator)
         ended, effect = end_prob > 0.5, None
-        signatures = self.signature(last, nxt) if self.guard is not None or self.bridge is not None else None
-        if self.guard is not None:
-            real = self.guard.allows(signatures)
+        signatures = self.signature(last, nxt) if guard is not None or self.bridge is not None else None
+        if guard is not None:
+            real = guard.allows(signatures)
             nxt = torch.where(real[:, None, None], nxt, last)
             ended, reward = ended & real, torch.where(real, reward, torch.zeros_like(reward))
             signatures = signatures * real[:, None]
@@ -241,7 +249,8 @@ class WorldModel:
         changes = (nxt != context[:, -1]).flatten(1).sum(1)
         # A dreamed change that no real transition shows is a latent used where training never used it: the real
         # env would not do that, so such a latent stands for no action there and never "changes the least".
-        allowed = self.guard.allows(signatures) if self.guard is not None else torch.ones_like(changes, dtype=torch.bool)
+        guard = self.dream_guard
+        allowed = guard.allows(signatures) if guard is not None else torch.ones_like(changes, dtype=torch.bool)
         effects = torch.where(allowed, bridge.classify(signatures), IMPLAUSIBLE)
         changes = torch.where(allowed, changes, changes.new_tensor(torch.iinfo(changes.dtype).max))
         probs = bridge.probabilities(signatures).view(n, k, -1)
