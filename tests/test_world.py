@@ -169,6 +169,9 @@ def test_dream_holds_still_where_real_play_showed_no_such_change(tiny_world_path
             world.bridge = world.guard = None
         else:
             world.guard = ChangeGuard(observed)
+            assert world.dream_guard is None            # trained with counterfactual no-ops: the dream applies none
+            world.info["config"]["counterfactual_noops"] = False    # as a world trained without them
+            assert world.dream_guard is world.guard
         core = DreamCore(world, 4, temperature=1.0)
         core.seed(0)
         core.reset(np.arange(4), np.repeat(start, 4, 0))
