@@ -68,3 +68,13 @@ def test_train_agent_in_dream_example(tiny_world_path, tmp_path):
               "--out", tmp_path / "agent")
     assert "trained 2048 steps in the dream" in out and "real MiniGrid-Empty-8x8-v0: success" in out
     assert (tmp_path / "agent" / "policy.safetensors").is_file()
+
+
+def test_first_wrong_benchmark_names_each_episodes_outcome(tiny_world_path):
+    out = run("benchmarks/first_wrong.py", "--world", tiny_world_path, "--env", "MiniGrid-Empty-5x5-v0",
+              "--policy", "uniform", "--episodes", "3", "--horizon", "8")
+    counts = [line.split()[0] for line in out.splitlines()[1:] if not line.strip().startswith("{")]
+    assert sum(map(int, counts)) == 3                         # every episode ends in exactly one outcome
+    failures = out.count("'kind': ")
+    assert failures == sum(int(line.split()[0]) for line in out.splitlines()[1:]
+                           if line.split()[1].startswith("(")) # one listed failure per failed episode
