@@ -39,7 +39,7 @@ def test_gymnasium_utils_play(tiny_world_path):
 
 
 # Worlds whose dreams are still below issue 10's bar (docs/RESULTS.md): the test runs and reports, not hides, them.
-BELOW_THE_BAR = {"doorkey8": "issue 10 open: DoorKey-8x8 dreams drift on unseen layouts (docs/RESULTS.md)"}
+BELOW_THE_BAR: dict[str, str] = {}   # world name -> why it is below the bar (xfail); none at present
 
 
 def shipped_worlds():
