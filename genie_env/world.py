@@ -272,8 +272,10 @@ class WorldModel:
         consistent = self.lam.infer(clips).view(n, k) == torch.arange(k, device=self.device)
         score = torch.where(match, consistent.float() + probs.gather(2, asked.view(-1, 1, 1).expand(-1, k, 1))[..., 0], -1.0)
         # where no latent has the effect: in a world whose latents are anchored to env actions, the asked latent
-        # itself (the dream's guard holds a change real play never shows still, and a rare change the bridge
-        # misreads, such as stepping onto the goal, still happens); otherwise the latent that changes the least
+        # itself (its dreamed outcome is what the dynamics model learned that action does there, no-op included;
+        # where the world's dream applies a guard, a change real play never shows is held still, and a rare change
+        # the bridge misreads, such as stepping onto the goal, still happens); otherwise the latent that changes
+        # the least
         own = asked.clamp(max=k - 1)
         fallback = own if self.anchored else changes.argmin(1)
         return torch.where(match.any(1), score.argmax(1), fallback)

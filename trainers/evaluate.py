@@ -122,7 +122,7 @@ def rollout_fidelity(world: WorldModel, data: Dataset, episodes: np.ndarray, hor
         active = length > t
         step = data.step_start[episodes] + np.minimum(t, data.lengths[episodes] - 1)
         latents = world.latents_for(ids, data.actions[step])       # read in the dream's own context
-        nxt = world.dream_step(ids, latents)[0]                    # as the env and `dream` step (guarded)
+        nxt = world.dream_step(ids, latents)[0]                    # as the env and `dream` step (dream_guard)
         ids = torch.cat([ids[:, 1:], nxt[:, None]], 1)
         real = data.frames[data.frame_start[episodes] + np.minimum(t + 1, data.lengths[episodes])]
         correct[:, t] = psnr(world.ids_to_frames(nxt).cpu().numpy(), real) >= CORRECT_DB
