@@ -362,9 +362,9 @@ class WorldModel:
         atomic_write_json(folder / "world.json", meta)
 
 
-def label_steps(steps: np.ndarray, labels: int, seed: int) -> np.ndarray:
-    """The `labels` steps (of `steps`) whose true actions may be read: the same draw in every trainer."""
-    return np.random.default_rng(seed).choice(steps, min(labels, len(steps)), replace=False)
+def frames_to_ids_numpy(world: WorldModel, frames: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Many uint8 frames (F, 64, 64, 3) -> their compact ids (F, 16, 16) as a numpy array, `batch_size` at a time."""
+    return torch.cat([world.frames_to_ids(frames[i : i + batch_size]) for i in range(0, len(frames), batch_size)]).cpu().numpy()
 
 
 def fit_bridge_on_data(world: WorldModel, data, steps: np.ndarray, labelled: np.ndarray,
@@ -373,7 +373,7 @@ def fit_bridge_on_data(world: WorldModel, data, steps: np.ndarray, labelled: np.
     all of `steps`, unlabelled, show which token changes real play makes (the guard). `ids`: the dataset's frames
     as compact ids (F, 16, 16), if already encoded. Returns the labelled steps."""
     if ids is None:
-        ids = torch.cat([world.frames_to_ids(data.frames[i : i + 256]) for i in range(0, len(data.frames), 256)]).cpu().numpy()
+        ids = frames_to_ids_numpy(world, data.frames)
     ids_now, ids_next = (torch.from_numpy(ids[data.step_frame[steps] + k]).long().to(world.device) for k in (0, 1))
     world.fit_bridge(data.frames[data.context_indices(labelled, 1)], data.actions[labelled],
                      observed=world.fit_guard(ids_now, ids_next))

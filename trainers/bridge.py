@@ -2,8 +2,8 @@
 
     python -m trainers.bridge --world runs/world-empty8 --data data/empty8 --labels 200 --out worlds/empty8
 
-Draws --labels transitions from the training episodes of --data (the same split as trainers.world) and reads
-only their true actions; all training transitions, unlabelled, show which token changes real play makes.
+Chooses --labels transitions from the training episodes of --data (the same split and the same choice as
+trainers.world: trainers.labels) and reads only their true actions; all training transitions, unlabelled, show which token changes real play makes.
 Also reads the data's reward rule (range; paid only at episode ends?) that the dream applies to its reward head.
 Writes the world with its new bridge to --out (world.safetensors + world.json).
 """
@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 from genie_env.config import parse_config
 from genie_env.dataset import Dataset
-from genie_env.world import fit_bridge_on_data, label_steps, load_world_model
+from genie_env.world import fit_bridge_on_data, frames_to_ids_numpy, load_world_model
+from trainers.labels import label_steps, step_changes
 
 
 @dataclass
@@ -23,6 +24,7 @@ class BridgeConfig:
     data: list[str] = field(default_factory=lambda: ["data/empty8"])
     out: str = "worlds/empty8"
     labels: int = 200
+    cover_labels: int = 50        # of them, chosen to show every kind of change the data shows (trainers.labels)
     val_fraction: float = 0.1     # as trainers.world: the bridge's labels come from training episodes only
     seed: int = 0
 
@@ -38,7 +40,10 @@ def main(argv=None) -> None:
         sys.exit(f"error: {e}")
     train_eps, _ = data.split(config.val_fraction, config.seed)
     train_steps = data.step_indices(train_eps)
-    labelled = fit_bridge_on_data(world, data, train_steps, label_steps(train_steps, config.labels, config.seed + 2))
+    ids = frames_to_ids_numpy(world, data.frames)
+    labelled = label_steps(train_steps, config.labels, config.seed + 2, step_changes(ids, data.step_frame, train_steps),
+                           config.cover_labels)
+    fit_bridge_on_data(world, data, train_steps, labelled, ids)
     world.set_reward_rule(data.rewards[train_steps], data.terminated[train_steps])   # from the same data
     world.save(config.out, {"bridge_label_steps": labelled.tolist(), "bridge_data": config.data})
     print(f"bridge fitted on {len(labelled)} labelled transitions; world written to {config.out}")

@@ -32,7 +32,8 @@ from genie_env.latent_action import LatentActionConfig, LatentActionModel
 from genie_env.tokenizer import Tokenizer, TokenizerConfig
 from genie_env.vocab import build_vocab, ids_by_look
 from genie_env.bridge import NOOP, ActionBridge, change_signature
-from genie_env.world import ENV_ACTION_NAMES, WorldModel, encode_dataset, fit_bridge_on_data, label_steps
+from genie_env.world import ENV_ACTION_NAMES, WorldModel, encode_dataset, fit_bridge_on_data
+from trainers.labels import label_steps, step_changes
 
 
 @dataclass
@@ -59,6 +60,7 @@ class TrainWorldConfig:
     changed_weight: float = 4.0
     val_fraction: float = 0.1
     bridge_labels: int = 200      # labelled transitions: they anchor the latents (LAOM-style) and fit the bridge
+    cover_labels: int = 50        # of them, chosen to show every kind of change the data shows (trainers.labels)
     anchor_latents: bool = True   # use the labels in training too, not only to fit the bridge afterwards
     counterfactual_noops: bool = True  # a step that changed nothing also trains "latent k changes nothing here" (k drawn below)
     noop_uniform: float = 1.0     # share of uniform in the draw of k (the rest follows the model's own posterior)
@@ -231,7 +233,8 @@ def train(config: TrainWorldConfig) -> dict:
     ended_steps = train_steps[data.terminated[train_steps]]
     frame_changed = (ids[data.step_frame] != ids[data.step_frame + 1]).reshape(len(data.actions), -1).any(1)
     changed_steps = train_steps[frame_changed[train_steps]]
-    labelled = label_steps(train_steps, config.bridge_labels, config.seed + 2)
+    labelled = label_steps(train_steps, config.bridge_labels, config.seed + 2,
+                           step_changes(ids, data.step_frame, train_steps), config.cover_labels)
     step_labels = None
     if config.anchor_latents and len(labelled):
         if config.num_actions < len(ENV_ACTION_NAMES):

@@ -1,0 +1,70 @@
+"""Which real transitions get their true action read: the few labels that anchor the latents and fit the bridge.
+
+A labeller (a person, or the env's log) is asked for ~200 actions. Drawn at random they follow the data: in
+DoorKey a successful drop is 0.6 % of steps, so 200 random labels often hold none, the bridge then reads every
+drop as the nearest labelled change ("forward") and the drop latent learns to do nothing (issue 10). So most labels
+are still drawn at random (they show how often each action changes nothing: forward into a wall, pickup with
+nothing ahead), and the rest cover the kinds of change the unlabelled data shows: greedily, the step whose change
+shows the most token pairs ("token a became token b") that no labelled step shows yet, until every pair the data
+shows is in some labelled step, then again (active learning by coverage; it reads frames only, never the actions).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def step_changes(ids: np.ndarray, step_frame: np.ndarray, steps: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+    """(len(steps), P) bool: which of the P distinct token pairs ("a became b", at a changed position) each step
+    shows. `ids` (F, 16, 16): the frames as token ids; step s goes from frame step_frame[s] to the next one."""
+    vocab = int(ids.max()) + 1
+
+    def codes(chunk):   # (n, 256) pair code at changed positions, -1 elsewhere
+        before = ids[step_frame[chunk]].reshape(len(chunk), -1).astype(np.int64)
+        after = ids[step_frame[chunk] + 1].reshape(len(chunk), -1).astype(np.int64)
+        return np.where(before != after, before * vocab + after, -1)
+
+    chunks = [steps[i : i + batch_size] for i in range(0, len(steps), batch_size)]
+    pairs = np.unique(np.concatenate([np.unique(c[c >= 0]) for c in map(codes, chunks)] or [np.zeros(0, np.int64)]))
+    out = np.zeros((len(steps), len(pairs)), bool)
+    for start, chunk in zip(range(0, len(steps), batch_size), chunks):
+        c = codes(chunk)
+        rows, cols = np.nonzero(c >= 0)
+        out[start + rows, np.searchsorted(pairs, c[rows, cols])] = True
+    return out
+
+
+def label_steps(steps: np.ndarray, labels: int, seed: int, changes: np.ndarray | None = None, cover: int = 0) -> np.ndarray:
+    """The `labels` steps (of `steps`) whose true actions may be read: the same draw in every trainer.
+
+    Without `changes` (or with cover = 0): a uniform draw. With `changes` (step_changes of `steps`): labels - cover
+    drawn uniformly, then `cover` steps chosen to show the token pairs no chosen step shows yet (most new pairs
+    first; ties go to the uniform order), in rounds: once every pair is shown, again from the steps not yet
+    chosen, so rare changes get several labels. Labels left over (no unchosen step changes anything) are drawn
+    uniformly.
+    """
+    rng = np.random.default_rng(seed)
+    n = min(labels, len(steps))
+    if changes is None or cover <= 0:
+        return rng.choice(steps, n, replace=False)
+    if len(changes) != len(steps):
+        raise ValueError(f"changes has {len(changes)} rows for {len(steps)} steps")
+    order = rng.permutation(len(steps))               # positions into steps, in the uniform order
+    chosen = list(order[: n - min(cover, n)])
+    taken = np.zeros(len(steps), bool)
+    taken[chosen] = True
+    seen = changes[chosen].any(0) if chosen else np.zeros(changes.shape[1], bool)
+    ranked = changes[order]                           # rows in the uniform order, so argmax breaks ties by it
+    fresh = False                                     # whether `seen` was just emptied for another round
+    while len(chosen) < n:
+        gain = ranked[:, ~seen].sum(1) * ~taken[order]
+        best = int(np.argmax(gain))
+        if gain[best] == 0:
+            if fresh:                                 # no unchosen step changes anything
+                break
+            seen, fresh = np.zeros_like(seen), True   # every pair is covered: cover them all again
+            continue
+        chosen.append(order[best])
+        taken[order[best]] = True
+        seen, fresh = seen | ranked[best], False
+    chosen += [p for p in order if not taken[p]][: n - len(chosen)]
+    return steps[np.asarray(chosen, np.int64)]
