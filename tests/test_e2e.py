@@ -36,6 +36,8 @@ def test_record_train_evaluate_play(tmp_path):
     assert set(policies["policies"]) == {"uniform", "wander", "sticky", "noisy-expert"}
     assert 0 <= policies["policies"]["wander"]["correct_at_1"] <= 1 and 0 <= policies["guard_real_changes_rejected"] <= 1
     assert len(policies["latent_consistency"]) == 8        # K: 7 env actions + "nothing changed"
+    probe = policies["probe"]                               # the probe on the policies' real transitions
+    assert probe["probe_transitions"] == policies["guard_transitions"] == sum(c["transitions"] for c in probe["probe_by_class"].values())
     env = gym.make("GenieDream-v0", world=str(tmp_path / "world"), device="cpu")
     obs, _ = env.reset(seed=0)
     obs, reward, terminated, truncated, info = env.step(0)

@@ -104,6 +104,21 @@ def test_policy_rollouts_count_frames_and_the_guard_never_rejects_real_changes(t
     assert len(consistency["latent_consistency"]) == tiny_world.num_actions
 
 
+def test_the_probe_on_unseen_policies_real_transitions_scores_every_class():
+    """The shipped world reads what real actions did, class by class, on transitions of a policy and seeds it
+    never trained on (unchanged frames count as no-op)."""
+    from genie_env import load_world_model
+    from trainers.evaluate import policy_rollouts, probe_scores
+
+    world = load_world_model("empty8", device="cpu")
+    _, (before, actions, after) = policy_rollouts(world, "MiniGrid-Empty-8x8-v0", "uniform", episodes=4, seed=31_000, horizon=25)
+    scores = probe_scores(world, before, actions, after)
+    assert scores["probe_transitions"] == len(before) == sum(c["transitions"] for c in scores["probe_by_class"].values())
+    assert {"left", "right", "forward", "no-op"} <= set(scores["probe_by_class"]) <= {"left", "right", "forward", "no-op"}
+    assert scores["probe_accuracy"] >= 0.99, scores["probe_by_class"]
+    assert all(c["accuracy"] >= 0.95 for c in scores["probe_by_class"].values()), scores["probe_by_class"]
+
+
 @pytest.mark.parametrize("name", ["tiny", "empty8", "doorkey8"])
 def test_a_dreamed_frame_read_again_gives_back_its_ids(name, tiny_world):
     """Pixels out, pixels in (the documented calls) must not change what the dream dreamed: every tile the world

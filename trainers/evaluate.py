@@ -6,7 +6,10 @@
 World metrics: reconstruction PSNR; Genie's controllability ΔtPSNR@4; probe accuracy of the action bridge
 (latent -> real action, unchanged frames count as 'no-op'); NMI and confusion matrix of latents against true
 actions; the share of transitions each latent takes; open-loop rollout fidelity over 50 steps driven by the
-real actions through the bridge; precision/recall of the episode-end head and the reward head's error.
+real actions through the bridge; precision/recall of the episode-end head and the reward head's error. With
+--policies (`under_policies`): rollout fidelity driven by each policy's real actions on unseen seeds through the
+documented calls, and on those real transitions the guard's rates, latent consistency and the probe again, per
+class (the planner opens doors, which the held-out data may never do).
 """
 from __future__ import annotations
 
@@ -72,18 +75,29 @@ def tpsnr(world: WorldModel, data: Dataset, episodes: np.ndarray, rng, clips: in
 
 
 def probe(world: WorldModel, data: Dataset, steps: np.ndarray, png: str | None) -> dict:
+    """probe_scores on recorded steps of a dataset."""
+    frames = data.frames[data.context_indices(steps, 1)]                         # (N, 2, 64, 64, 3)
+    return probe_scores(world, frames[:, 0], data.actions[steps], frames[:, 1], png)
+
+
+def probe_scores(world: WorldModel, before: np.ndarray, actions: np.ndarray, after: np.ndarray, png: str | None = None) -> dict:
+    """Does the latent inferred from (before, after) do, in `before`, what the real action did? The truth is the
+    env action, or no-op where the frame did not change; the latent's effect is the bridge's reading of the
+    change it dreams there. Overall and per true class (a rare class cannot hide in the mean)."""
     from sklearn.metrics import normalized_mutual_info_score
 
-    frames = data.frames[data.context_indices(steps, 1)]                         # (N, 2, 64, 64, 3)
-    unchanged = (frames[:, 0] == frames[:, 1]).all((1, 2, 3))
-    truth = np.where(unchanged, NOOP, data.actions[steps])
-    latents = world.infer_actions(frames)[:, 0]
-    predicted = np.concatenate([world.latent_effects(frames[i : i + 512, 0], latents[i : i + 512]) for i in range(0, len(steps), 512)])
+    unchanged = (before == after).all((1, 2, 3))
+    truth = np.where(unchanged, NOOP, actions)
+    latents = np.concatenate([world.infer_actions(np.stack([before[i : i + 512], after[i : i + 512]], 1))[:, 0]
+                              for i in range(0, len(before), 512)])
+    predicted = np.concatenate([world.latent_effects(before[i : i + 512], latents[i : i + 512]) for i in range(0, len(before), 512)])
     confusion = np.zeros((world.num_actions, len(EFFECT_NAMES)), np.int64)
     np.add.at(confusion, (latents, truth), 1)
     if png:
         plot_confusion(confusion, png)
-    return {"probe_accuracy": float((predicted == truth).mean()), "probe_transitions": len(steps),
+    return {"probe_accuracy": float((predicted == truth).mean()), "probe_transitions": len(before),
+            "probe_by_class": {EFFECT_NAMES[c]: {"accuracy": float((predicted[truth == c] == c).mean()),
+                                                 "transitions": int((truth == c).sum())} for c in np.unique(truth)},
             "nmi": float(normalized_mutual_info_score(truth, latents)),
             "latent_share": (np.bincount(latents, minlength=world.num_actions) / len(latents)).round(4).tolist(),
             "latents_used": int((np.bincount(latents, minlength=world.num_actions) > 0).sum()),
@@ -253,6 +267,8 @@ def evaluate_policies(world: WorldModel, env_id: str, policies: list[str], episo
     if seen:
         transitions = tuple(np.concatenate(parts) for parts in zip(*seen))
         out.update(guard_rates(world, transitions))
+        before, actions, after = transitions        # the probe on them: every policy's classes (the planner toggles)
+        out["probe"] = {k: v for k, v in probe_scores(world, before, actions, after).items() if k != "confusion_latent_by_true"}
         pick = np.random.default_rng(seed).permutation(len(transitions[0]))[:2000]
         out.update(latent_consistency(world, transitions[0][pick]))
     return out
