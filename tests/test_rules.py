@@ -158,6 +158,35 @@ def test_unchanged_steps_train_other_latents_to_change_nothing():
     assert (grads[7][:7] > 0).sum() >= 5                         # 64 uniform draws over 8 codes reach most of them
 
 
+def test_a_labelled_step_that_changed_nothing_moves_the_dynamics_but_reads_as_nothing_changed():
+    """Forward into a wall, labelled: the dynamics model receives "forward" (so it learns walls stop it), while
+    the LAM, which sees only the frames, is taught "nothing changed" (code 7) there; a changed labelled step
+    keeps its label for both."""
+    from genie_env.latent_action import LatentActionConfig, LatentActionModel
+    from trainers.world import Brain
+
+    torch.manual_seed(0)
+    lam = LatentActionModel(LatentActionConfig(vocab_size=4, num_actions=8, dim=32, layers=1))
+    ids = torch.randint(0, 4, (2, 16, 16))
+    dynamics = Dynamics(DynamicsConfig(vocab_size=4, num_tiles=len(tile_patterns(ids)), latent_dim=lam.config.latent_dim,
+                                       dim=32, layers=1))
+    dynamics.set_tiles(tile_patterns(ids))
+    clip = torch.stack([ids, ids], 1)
+    clip[1, 1] = (clip[1, 0] + 1) % 4                       # row 0 unchanged, row 1 changed
+    labels = torch.tensor([2, 2])
+    seen = {}
+    dynamics.register_forward_hook(lambda module, args, out: seen.update(vectors=args[1].detach()))
+    brain = Brain(lam, dynamics, noop_code=7)
+    brain.eval()                                            # no counterfactual rows: only the two steps
+    _, metrics = brain(clip, torch.zeros(2), torch.zeros(2, dtype=torch.bool), labels)
+    assert torch.allclose(seen["vectors"], lam.action_vectors[[2, 2]])      # the dynamics model gets "forward" twice
+    logits = lam.encode(clip).float()
+    expected = torch.nn.functional.cross_entropy(logits, torch.tensor([7, 2]))
+    assert metrics["loss/latent_labels"] == pytest.approx(expected.item(), rel=1e-5)
+    _, metrics = Brain(lam, dynamics).eval()(clip, torch.zeros(2), torch.zeros(2, dtype=torch.bool), labels)
+    assert metrics["loss/latent_labels"] == pytest.approx(torch.nn.functional.cross_entropy(logits, labels).item(), rel=1e-5)
+
+
 def test_noop_rows_are_the_unlabelled_unchanged_steps_only():
     from genie_env.latent_action import LatentActionConfig, LatentActionModel
     from trainers.world import Brain

@@ -120,10 +120,20 @@ class Brain(torch.nn.Module):
 
         A labelled step's latent is its env action (the dynamics model receives that code), so each code means
         one action in every state, including where the action changes nothing (forward into a wall): the
-        dynamics model sees the move code against walls and learns that they stop it.
+        dynamics model sees the move code against walls and learns that they stop it. With a "nothing changed"
+        code, the LAM's target on such a step is that code: from frames alone an unchanged step is "nothing".
         """
-        latent = self.lam(clip, labels)
+        acted, lam_labels = None, labels
+        if labels is not None and self.noop_code is not None:
+            # a labelled step that changed nothing (forward into a wall): the dynamics model gets its action, but
+            # the LAM, which sees only the frames, learns to read it as "nothing changed" (it cannot see which
+            # action did nothing; asked to, it read drops into unchanged frames: issue 10, 14 of 2,000 real steps)
+            acted = (labels >= 0) & (labels != self.noop_code) & (clip[:, -1] == clip[:, -2]).flatten(1).all(1)
+            lam_labels = torch.where(acted, torch.full_like(labels, self.noop_code), labels)
+        latent = self.lam(clip, lam_labels)
         context, target, vectors = clip[:, :-1], clip[:, -1], latent.vectors
+        if acted is not None:
+            vectors = torch.where(acted[:, None], self.lam.action_vectors[labels.clamp(min=0)].to(vectors.dtype), vectors)
         noops = self.noop_rows(clip, ended, labels) if self.training else None
         if noops is not None:
             rows, codes = noops
