@@ -135,20 +135,27 @@ def test_a_dreamed_frame_read_again_gives_back_its_ids(name, tiny_world):
     assert torch.equal(world.frames_to_ids(world.ids_to_frames(ids).numpy()), ids)
 
 
+def small_lam_and_dynamics(frames: int):
+    """(lam, dynamics, ids (frames, 16, 16)): a K = 8 LAM and a dynamics model over 4 tokens, seeded."""
+    from genie_env.latent_action import LatentActionConfig, LatentActionModel
+
+    torch.manual_seed(0)
+    lam = LatentActionModel(LatentActionConfig(vocab_size=4, num_actions=8, dim=32, layers=1))
+    ids = torch.randint(0, 4, (frames, 16, 16))
+    dynamics = Dynamics(DynamicsConfig(vocab_size=4, num_tiles=len(tile_patterns(ids)), latent_dim=lam.config.latent_dim,
+                                       dim=32, layers=1))
+    dynamics.set_tiles(tile_patterns(ids))
+    return lam, dynamics, ids
+
+
 def test_unchanged_steps_train_other_latents_to_change_nothing():
     """A batch of unlabelled steps that changed nothing (code 7): without counterfactual no-ops only code 7's
     vector learns from them; with them, the drawn codes do too (the dynamics model sees them change nothing)."""
-    from genie_env.latent_action import LatentActionConfig, LatentActionModel
     from trainers.world import Brain
 
     grads = {}
     for noop_code in (None, 7):
-        torch.manual_seed(0)
-        lam = LatentActionModel(LatentActionConfig(vocab_size=4, num_actions=8, dim=32, layers=1))
-        ids = torch.randint(0, 4, (64, 16, 16))
-        dynamics = Dynamics(DynamicsConfig(vocab_size=4, num_tiles=len(tile_patterns(ids)), latent_dim=lam.config.latent_dim,
-                                           dim=32, layers=1))
-        dynamics.set_tiles(tile_patterns(ids))
+        lam, dynamics, ids = small_lam_and_dynamics(64)
         brain = Brain(lam, dynamics, noop_code=noop_code)
         clip = torch.stack([ids, ids], 1)                       # nothing changed
         loss, _ = brain(clip, torch.zeros(64), torch.zeros(64, dtype=torch.bool), torch.full((64,), 7))
@@ -162,15 +169,9 @@ def test_a_labelled_step_that_changed_nothing_moves_the_dynamics_but_reads_as_no
     """Forward into a wall, labelled: the dynamics model receives "forward" (so it learns walls stop it), while
     the LAM, which sees only the frames, is taught "nothing changed" (code 7) there; a changed labelled step
     keeps its label for both."""
-    from genie_env.latent_action import LatentActionConfig, LatentActionModel
     from trainers.world import Brain
 
-    torch.manual_seed(0)
-    lam = LatentActionModel(LatentActionConfig(vocab_size=4, num_actions=8, dim=32, layers=1))
-    ids = torch.randint(0, 4, (2, 16, 16))
-    dynamics = Dynamics(DynamicsConfig(vocab_size=4, num_tiles=len(tile_patterns(ids)), latent_dim=lam.config.latent_dim,
-                                       dim=32, layers=1))
-    dynamics.set_tiles(tile_patterns(ids))
+    lam, dynamics, ids = small_lam_and_dynamics(2)
     clip = torch.stack([ids, ids], 1)
     clip[1, 1] = (clip[1, 0] + 1) % 4                       # row 0 unchanged, row 1 changed
     labels = torch.tensor([2, 2])
