@@ -88,9 +88,12 @@ def probe_scores(world: WorldModel, before: np.ndarray, actions: np.ndarray, aft
 
     unchanged = (before == after).all((1, 2, 3))
     truth = np.where(unchanged, NOOP, actions)
-    latents = np.concatenate([world.infer_actions(np.stack([before[i : i + 512], after[i : i + 512]], 1))[:, 0]
-                              for i in range(0, len(before), 512)])
-    predicted = np.concatenate([world.latent_effects(before[i : i + 512], latents[i : i + 512]) for i in range(0, len(before), 512)])
+    latents, predicted = [], []
+    for i in range(0, len(before), 512):
+        chunk = before[i : i + 512]
+        latents.append(world.infer_actions(np.stack([chunk, after[i : i + 512]], 1))[:, 0])
+        predicted.append(world.latent_effects(chunk, latents[-1]))
+    latents, predicted = np.concatenate(latents), np.concatenate(predicted)
     confusion = np.zeros((world.num_actions, len(EFFECT_NAMES)), np.int64)
     np.add.at(confusion, (latents, truth), 1)
     if png:

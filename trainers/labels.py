@@ -49,14 +49,14 @@ def label_steps(steps: np.ndarray, labels: int, seed: int, changes: np.ndarray |
     if len(changes) != len(steps):
         raise ValueError(f"changes has {len(changes)} rows for {len(steps)} steps")
     order = rng.permutation(len(steps))               # positions into steps, in the uniform order
-    chosen = list(order[: n - min(cover, n)])
-    taken = np.zeros(len(steps), bool)
-    taken[chosen] = True
-    seen = changes[chosen].any(0) if chosen else np.zeros(changes.shape[1], bool)
-    ranked = changes[order]                           # rows in the uniform order, so argmax breaks ties by it
+    ranked = changes[order]                           # rows in that order, so argmax breaks ties by it
+    free = np.ones(len(steps), bool)                  # by rank: not chosen yet
+    free[: n - min(cover, n)] = False
+    chosen = list(order[~free])
+    seen = ranked[~free].any(0)
     fresh = False                                     # whether `seen` was just emptied for another round
     while len(chosen) < n:
-        gain = ranked[:, ~seen].sum(1) * ~taken[order]
+        gain = ranked[:, ~seen].sum(1) * free
         best = int(np.argmax(gain))
         if gain[best] == 0:
             if fresh:                                 # no unchosen step changes anything
@@ -64,7 +64,7 @@ def label_steps(steps: np.ndarray, labels: int, seed: int, changes: np.ndarray |
             seen, fresh = np.zeros_like(seen), True   # every pair is covered: cover them all again
             continue
         chosen.append(order[best])
-        taken[order[best]] = True
+        free[best] = False
         seen, fresh = seen | ranked[best], False
-    chosen += [p for p in order if not taken[p]][: n - len(chosen)]
+    chosen += list(order[free][: n - len(chosen)])
     return steps[np.asarray(chosen, np.int64)]

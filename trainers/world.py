@@ -76,6 +76,11 @@ class TrainWorldConfig:
 RESUME_FREE = ("resume", "eval_every", "checkpoint_every", "device", "save_rank_weights")
 
 
+def frame_unchanged(clip: torch.Tensor) -> torch.Tensor:
+    """clip tokens (B, W + 1, 16, 16) -> (B,) bool: the next frame is the last context frame, token for token."""
+    return (clip[:, -1] == clip[:, -2]).flatten(1).all(1)
+
+
 class Brain(torch.nn.Module):
     """LAM and dynamics as one module, so one optimizer and one checkpoint hold both.
 
@@ -102,7 +107,7 @@ class Brain(torch.nn.Module):
         """(row indices, latent codes): the unlabelled unchanged steps of a batch, each with a drawn latent."""
         if self.noop_code is None or labels is None:
             return None
-        still = (labels == self.noop_code) & ~ended & (clip[:, -1] == clip[:, -2]).flatten(1).all(1)
+        still = (labels == self.noop_code) & ~ended & frame_unchanged(clip)
         rows = still.nonzero().flatten()
         if not len(rows):
             return None
@@ -128,7 +133,7 @@ class Brain(torch.nn.Module):
             # a labelled step that changed nothing (forward into a wall): the dynamics model gets its action, but
             # the LAM, which sees only the frames, learns to read it as "nothing changed" (it cannot see which
             # action did nothing; asked to, it read drops into unchanged frames: issue 10, 14 of 2,000 real steps)
-            acted = (labels >= 0) & (labels != self.noop_code) & (clip[:, -1] == clip[:, -2]).flatten(1).all(1)
+            acted = (labels >= 0) & (labels != self.noop_code) & frame_unchanged(clip)
             lam_labels = torch.where(acted, torch.full_like(labels, self.noop_code), labels)
         latent = self.lam(clip, lam_labels)
         context, target, vectors = clip[:, :-1], clip[:, -1], latent.vectors
