@@ -61,6 +61,8 @@ def test_changes_must_match_the_steps():
     ids, step_frame, steps = frames_and_steps([0, 1, 2])
     with pytest.raises(ValueError, match="changes has 3 rows for 2 steps"):
         label_steps(steps[:2], 2, 0, step_changes(ids, step_frame, steps), cover=1)
+    with pytest.raises(ValueError, match="cover must be >= 0"):
+        label_steps(steps, 2, 0, step_changes(ids, step_frame, steps), cover=-1)
 
 
 def test_world_and_bridge_trainers_choose_the_same_labels(tiny_world_path, tiny_data, tmp_path):

@@ -311,6 +311,8 @@ BAD_COMMANDS = {
     "ppo-real-cartpole": (["trainers.ppo_dream", "--real-env", "CartPole-v1", "--out", "{tmp}/ppo"], "not a MiniGrid env"),
     "ppo-real-unknown": (["trainers.ppo_dream", "--real-env", "Nope-v0", "--out", "{tmp}/ppo"], "unknown --real-env"),
     "bridge-no-labels": (["trainers.bridge", "--labels", "0", "--out", "{tmp}/w"], "--labels must be >= 1"),
+    "bridge-negative-cover": (["trainers.bridge", "--cover-labels", "-1", "--out", "{tmp}/w"], "--cover-labels must be >= 0"),
+    "world-negative-cover": (["trainers.world", "--cover-labels", "-1", "--out", "{tmp}/w"], "--cover-labels must be >= 0"),
 }
 
 

@@ -33,6 +33,8 @@ def main(argv=None) -> None:
     config = parse_config(BridgeConfig, argv, __doc__)
     if config.labels < 1:   # with none, every latent would mean the first action ("left")
         sys.exit(f"error: --labels must be >= 1 (labelled transitions the bridge is fitted on), got {config.labels}")
+    if config.cover_labels < 0:
+        sys.exit(f"error: --cover-labels must be >= 0 (labels chosen to cover every kind of change), got {config.cover_labels}")
     try:
         world = load_world_model(config.world)
         data = Dataset.load(config.data)

@@ -42,6 +42,8 @@ def label_steps(steps: np.ndarray, labels: int, seed: int, changes: np.ndarray |
     chosen, so rare changes get several labels. Labels left over (no unchosen step changes anything) are drawn
     uniformly.
     """
+    if cover < 0:
+        raise ValueError(f"cover must be >= 0 (labels chosen to cover every kind of change), got {cover}")
     rng = np.random.default_rng(seed)
     n = min(labels, len(steps))
     if changes is None or cover <= 0:

@@ -230,6 +230,8 @@ def train(config: TrainWorldConfig) -> dict:
     out = Path(config.out)
     if not 0.0 <= config.noop_uniform <= 1.0:
         raise ValueError(f"--noop-uniform must be in [0, 1], got {config.noop_uniform}")
+    if config.cover_labels < 0:
+        raise ValueError(f"--cover-labels must be >= 0 (labels chosen to cover every kind of change), got {config.cover_labels}")
     if latest_checkpoint(out) is not None and not config.resume:
         raise ValueError(f"{out} already holds a training run; pass --resume to continue it or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
