@@ -27,6 +27,7 @@ def test_train_in_dream_then_run_in_real_env(tiny_world_path, tmp_path):
     measured = [p for p in curve if "real_return" in p]
     assert [p["step"] for p in curve] == sorted(p["step"] for p in curve) and measured[-1]["step"] == 256
     assert len(measured) >= 2 and all(0 <= p["real_success"] <= 1 and "dream_mean_return" in p for p in measured)
+    assert all(0 <= p["real_success_sampled"] <= 1 for p in measured)
     png = tmp_path / "curves.png"
     subprocess.run([sys.executable, "examples/plot_learning_curves.py", str(out), "--png", str(png)], check=True,
                    cwd=Path(__file__).resolve().parents[1], capture_output=True)
@@ -40,7 +41,10 @@ def test_train_in_dream_then_run_in_real_env(tiny_world_path, tmp_path):
         "--json", str(report))
     result = json.loads(report.read_text())
     assert result["episodes"] == 1 and 0 <= result["success_rate"] <= 1 and result["mean_length"] >= 1
-    assert "dream_mean_return" in result
+    assert "dream_mean_return" in result and result["acting"] == "greedy"
+    sampled = [json.loads(run("trainers.evaluate", "agent", "--agent", str(out), "--env", "MiniGrid-Empty-5x5-v0",
+                              "--episodes", "2", "--sample")) for _ in range(2)]
+    assert sampled[0]["acting"] == "sampled" and sampled[0] == sampled[1]   # seeded: the same draws, the same episodes
 
 
 def test_real_env_baseline_is_measured_in_the_dream_too(tiny_world_path, tmp_path):

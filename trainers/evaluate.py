@@ -388,10 +388,13 @@ def evaluate_agent(args) -> dict:
     config = agent.info["config"]
     env_actions = bool(config["real_env"]) or config.get("actions", "latent") == "env"   # MiniGrid's own actions
     world = None if env_actions else load_world_model(config["world"])
+    torch.manual_seed(args.seed)   # sampled actions are drawn with torch's generator: the same run, the same episodes
+    act = lambda frames: agent.act(frames, deterministic=not args.sample)   # noqa: E731
     result = {"agent": str(args.agent), "env": args.env, "trained_in": agent.info["trained_in"],
               "train_seconds": agent.info["train_seconds"], "timesteps": agent.info["timesteps"],
-              **run_real_episodes(agent.act, world, args.env, args.episodes, args.seed)}
-    result.update(run_dream_episodes(agent.act, args.world or config["world"], args.episodes, args.seed,
+              "acting": "sampled" if args.sample else "greedy",
+              **run_real_episodes(act, world, args.env, args.episodes, args.seed)}
+    result.update(run_dream_episodes(act, args.world or config["world"], args.episodes, args.seed,
                                      env_actions=env_actions))
     return result
 
@@ -429,6 +432,8 @@ def main(argv=None) -> None:
     agent.add_argument("--episodes", type=int, default=100)
     agent.add_argument("--seed", type=int, default=100_000, help="first real episode seed (training never used these)")
     agent.add_argument("--world", default=None, help="the dream to measure its return in (default: the one it trained in)")
+    agent.add_argument("--sample", action="store_true",
+                       help="act by sampling from the policy, as PPO trained it (default: its most likely action)")
     agent.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     for count in COUNTS:   # a mean over 0 episodes is NaN, which is not even JSON

@@ -8,7 +8,7 @@ baseline acts in the 7 real actions on the same 64x64 RGB frames with the same P
 ``OUT/policy.safetensors`` + ``OUT/policy.json`` (loadable without pickle), SB3's ``sb3_model.zip``,
 ``OUT/checkpoint.safetensors`` every --checkpoint-every steps (``--resume`` continues from it), ``OUT/curve.json``
 (the learning curve: mean training return, and every --eval-every steps the greedy policy's return and success in
-the real env and in the dream) and TensorBoard logs under ``OUT/tb``. The baseline is measured in the dream too,
+the real env and in the dream, and the real success of the policy sampling its actions as PPO trains it) and TensorBoard logs under ``OUT/tb``. The baseline is measured in the dream too,
 its env actions mapped to latents by the world's bridge.
 """
 from __future__ import annotations
@@ -69,16 +69,25 @@ def make_env(config: PPOConfig):
     return make_vec_env(real, n_envs=config.num_envs, seed=config.seed)
 
 
-def measure(config: PPOConfig, act, world) -> dict:
-    """The greedy policy's return and success in the real env and its return in the dream, as the curve records."""
+def measure(config: PPOConfig, policy, world) -> dict:
+    """What the curve records: the greedy policy's return and success in the real env and its return in the dream,
+    and the success in the real env of the policy as PPO trains it (sampling its actions)."""
+    import torch
+
     from trainers.evaluate import run_dream_episodes, run_real_episodes
 
     env_actions = bool(config.real_env) or config.actions == "env"     # the agent speaks MiniGrid's actions
-    real = run_real_episodes(act, None if env_actions else world, config.real_env or config.eval_env,
-                             config.eval_episodes, seed=100_000)
-    dream = run_dream_episodes(act, config.world, config.eval_episodes, seed=config.seed,
+    real_env, bridge = config.real_env or config.eval_env, None if env_actions else world
+    greedy = lambda frames: policy.predict(frames, deterministic=True)[0]     # noqa: E731
+    sampled = lambda frames: policy.predict(frames, deterministic=False)[0]   # noqa: E731
+    real = run_real_episodes(greedy, bridge, real_env, config.eval_episodes, seed=100_000)
+    with torch.random.fork_rng(devices=[]):   # sampling here leaves training's random stream as it was
+        torch.manual_seed(config.seed)
+        real_sampled = run_real_episodes(sampled, bridge, real_env, config.eval_episodes, seed=100_000)
+    dream = run_dream_episodes(greedy, config.world, config.eval_episodes, seed=config.seed,
                                env_actions=env_actions, temperature=config.temperature)
-    return {"real_return": real["mean_return"], "real_success": real["success_rate"], **dream}
+    return {"real_return": real["mean_return"], "real_success": real["success_rate"],
+            "real_success_sampled": real_sampled["success_rate"], **dream}
 
 
 class Progress:
@@ -113,12 +122,12 @@ class Progress:
                     outer.bar.set_postfix(ret=f"{point['train_return']:.3f}")
                 if config.eval_every and self.num_timesteps - outer.last_eval >= config.eval_every:
                     outer.last_eval = self.num_timesteps
-                    point.update(outer.measure(lambda frames: self.model.policy.predict(frames, deterministic=True)[0]))
+                    point.update(outer.measure(self.model.policy))
                 outer.curve.append(point)
 
-        def measure_timed(act) -> dict:
+        def measure_timed(policy) -> dict:
             began = time.time()
-            point = measure(config, act, self.world)
+            point = measure(config, policy, self.world)
             self.eval_seconds += time.time() - began
             return point
 
@@ -159,8 +168,7 @@ def train(config: PPOConfig) -> dict:
     seconds = time.time() - start - progress.eval_seconds
     if config.eval_every and not (progress.curve and "real_return" in progress.curve[-1]
                                   and progress.curve[-1]["step"] == model.num_timesteps):
-        act = lambda frames: model.policy.predict(frames, deterministic=True)[0]   # noqa: E731
-        progress.curve.append({"step": int(model.num_timesteps), **progress.measure(act)})
+        progress.curve.append({"step": int(model.num_timesteps), **progress.measure(model.policy)})
     info = {"config": asdict(config), "train_seconds": round(seconds, 1), "timesteps": int(model.num_timesteps),
             "measure_seconds": round(progress.eval_seconds, 1),
             "trained_in": config.real_env or f"GenieDream-v0 world={config.world}"}
