@@ -88,3 +88,15 @@ def test_agent_file_that_is_a_pickle_is_refused(tmp_path):
     (tmp_path / "policy.safetensors").write_bytes(pickle.dumps({"weights": 1}))
     with pytest.raises(ValueError, match="policy.safetensors"):
         Agent(tmp_path)
+
+
+def test_dream_measurement_shares_the_real_env_time_limit(tiny_world_path):
+    """An agent's dream episodes are cut where the real env cuts its own (DoorKey-8x8: 640 steps, not 256)."""
+    from trainers.evaluate import real_time_limit, run_dream_episodes
+
+    assert real_time_limit("MiniGrid-DoorKey-8x8-v0") == 640 and real_time_limit("MiniGrid-Empty-5x5-v0") == 100
+    turn = lambda frames: np.zeros(len(frames), np.int64)   # noqa: E731   (one latent, never the goal)
+    for limit in (3, 7):
+        result = run_dream_episodes(turn, str(tiny_world_path), 4, seed=0, num_envs=2, max_episode_steps=limit)
+        assert 1 <= result["dream_mean_length"] <= limit
+

@@ -350,9 +350,21 @@ def run_real_episodes(act, world: WorldModel | None, env_id: str, episodes: int,
             "mean_length": float(np.mean(lengths)), "episodes": episodes}
 
 
+def real_time_limit(env_id: str) -> int:
+    """The real MiniGrid env's own episode limit (its max_steps), which a dream measured beside it should share."""
+    import gymnasium as gym
+    import minigrid  # noqa: F401
+
+    env = gym.make(env_id)
+    limit = int(env.unwrapped.max_steps)
+    env.close()
+    return limit
+
+
 def run_dream_episodes(act, world: str, episodes: int, seed: int, num_envs: int = 16, env_actions: bool = False,
-                       temperature: float = 0.0) -> dict:
-    """The same policy's mean return inside the dream of `world` over `episodes` finished episodes.
+                       temperature: float = 0.0, max_episode_steps: int = 256) -> dict:
+    """The same policy's mean return inside the dream of `world` over `episodes` finished episodes, each cut at
+    `max_episode_steps` (pass the real env's `real_time_limit` to compare the two).
 
     `env_actions`: the policy acts in real env actions (the real-trained baseline); each is mapped to the latent
     that does the same in the dream's own context, through the world's bridge.
@@ -362,22 +374,24 @@ def run_dream_episodes(act, world: str, episodes: int, seed: int, num_envs: int 
     import genie_env  # noqa: F401
 
     envs = gym.make_vec("GenieDream-v0", num_envs=num_envs, vectorization_mode="vector_entry_point", world=world,
-                        temperature=temperature)
+                        temperature=temperature, max_episode_steps=max_episode_steps)
     core = envs.unwrapped.core
     obs, _ = envs.reset(seed=seed)
-    totals, returns, ends = np.zeros(num_envs), [], []
+    totals, steps, returns, lengths, ends = np.zeros(num_envs), np.zeros(num_envs, int), [], [], []
     while len(returns) < episodes:
         actions = act(obs)
         if env_actions:
             actions = core.world.latents_for(core.ids, actions).cpu().numpy()
         obs, reward, terminated, truncated, _ = envs.step(actions)
-        totals += reward
+        totals, steps = totals + reward, steps + 1
         for i in np.flatnonzero(terminated | truncated):
             returns.append(totals[i])
+            lengths.append(steps[i])
             ends.append(bool(terminated[i]))
-            totals[i] = 0.0
+            totals[i], steps[i] = 0.0, 0
     envs.close()
-    return {"dream_mean_return": float(np.mean(returns[:episodes])), "dream_success_rate": float(np.mean(ends[:episodes]))}
+    return {"dream_mean_return": float(np.mean(returns[:episodes])), "dream_success_rate": float(np.mean(ends[:episodes])),
+            "dream_mean_length": float(np.mean(lengths[:episodes]))}
 
 
 def evaluate_agent(args) -> dict:
@@ -395,7 +409,7 @@ def evaluate_agent(args) -> dict:
               "acting": "sampled" if args.sample else "greedy",
               **run_real_episodes(act, world, args.env, args.episodes, args.seed)}
     result.update(run_dream_episodes(act, args.world or config["world"], args.episodes, args.seed,
-                                     env_actions=env_actions))
+                                     env_actions=env_actions, max_episode_steps=real_time_limit(args.env)))
     return result
 
 

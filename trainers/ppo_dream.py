@@ -74,7 +74,7 @@ def measure(config: PPOConfig, policy, world) -> dict:
     and the success in the real env of the policy as PPO trains it (sampling its actions)."""
     import torch
 
-    from trainers.evaluate import run_dream_episodes, run_real_episodes
+    from trainers.evaluate import real_time_limit, run_dream_episodes, run_real_episodes
 
     env_actions = bool(config.real_env) or config.actions == "env"     # the agent speaks MiniGrid's actions
     real_env, bridge = config.real_env or config.eval_env, None if env_actions else world
@@ -84,8 +84,8 @@ def measure(config: PPOConfig, policy, world) -> dict:
     with torch.random.fork_rng(devices=[]):   # sampling here leaves training's random stream as it was
         torch.manual_seed(config.seed)
         real_sampled = run_real_episodes(sampled, bridge, real_env, config.eval_episodes, seed=100_000)
-    dream = run_dream_episodes(greedy, config.world, config.eval_episodes, seed=config.seed,
-                               env_actions=env_actions, temperature=config.temperature)
+    dream = run_dream_episodes(greedy, config.world, config.eval_episodes, seed=config.seed, env_actions=env_actions,
+                               temperature=config.temperature, max_episode_steps=real_time_limit(real_env))
     return {"real_return": real["mean_return"], "real_success": real["success_rate"],
             "real_success_sampled": real_sampled["success_rate"], **dream}
 
