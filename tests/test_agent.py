@@ -59,6 +59,9 @@ def test_real_env_baseline_is_measured_in_the_dream_too(tiny_world_path, tmp_pat
     result = json.loads(report.read_text())
     assert result["trained_in"] == "MiniGrid-Empty-5x5-v0" and result["episodes"] == 2
     assert np.isfinite(result["dream_mean_return"]) and 0 <= result["dream_success_rate"] <= 1
+    other = subprocess.run([sys.executable, "-m", "trainers.evaluate", "agent", "--agent", str(out), "--env",
+                            "MiniGrid-Empty-8x8-v0"], capture_output=True, text=True)   # its dream is Empty-5x5's
+    assert other.returncode != 0 and "is a world of MiniGrid-Empty-5x5-v0, but --env" in other.stderr
 
 
 def test_unknown_eval_env_is_refused_before_training(tiny_world_path, tmp_path):

@@ -20,7 +20,8 @@ def test_tiny_run_saves_an_agent_the_evaluator_runs(tiny_world_path, tmp_path):
     assert agent.num_actions == num_actions and agent.info["timesteps"] == 384 and agent.info["train_returns"]
     actions = agent.act(np.zeros((2, 64, 64, 3), np.uint8))
     assert actions.shape == (2,) and ((0 <= actions) & (actions < num_actions)).all()
-    result = json.loads(run("-m", "trainers.evaluate", "agent", "--agent", out, "--episodes", 1))
+    result = json.loads(run("-m", "trainers.evaluate", "agent", "--agent", out, "--env", "MiniGrid-Empty-5x5-v0",
+                            "--episodes", 1))
     assert result["episodes"] == 1 and 0 <= result["success_rate"] <= 1 and "dream_mean_return" in result
     refused = subprocess.run([sys.executable, "-m", "trainers.ppo_gpu", "--world", str(tiny_world_path), "--out", str(out)],
                              capture_output=True, text=True, cwd=ROOT, env=ENV)

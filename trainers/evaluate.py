@@ -350,6 +350,15 @@ def run_real_episodes(act, world: WorldModel | None, env_id: str, episodes: int,
             "mean_length": float(np.mean(lengths)), "episodes": episodes}
 
 
+def check_same_game(world, env_id: str, flag: str) -> None:
+    """Refuse to measure an agent in the dream of one MiniGrid env beside the real env of another (a DoorKey agent
+    in the Empty dream measures nothing). Worlds that do not name their env are not checked."""
+    trained_on = load_world_model(world, device="cpu").info.get("env_id")
+    if trained_on and trained_on != env_id:
+        raise ValueError(f"the dream {world} is a world of {trained_on}, but {flag} is {env_id}: measure the agent in "
+                         f"a world of {env_id} (--world) or in the real env of this world")
+
+
 def real_time_limit(env_id: str) -> int:
     """The real MiniGrid env's own episode limit (its max_steps), which a dream measured beside it should share."""
     import gymnasium as gym
@@ -401,6 +410,7 @@ def evaluate_agent(args) -> dict:
     agent = Agent(args.agent)
     config = agent.info["config"]
     env_actions = bool(config["real_env"]) or config.get("actions", "latent") == "env"   # MiniGrid's own actions
+    check_same_game(args.world or config["world"], args.env, "--env")
     world = None if env_actions else load_world_model(config["world"])
     torch.manual_seed(args.seed)   # sampled actions are drawn with torch's generator: the same run, the same episodes
     act = lambda frames: agent.act(frames, deterministic=not args.sample)   # noqa: E731

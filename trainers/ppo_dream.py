@@ -25,6 +25,8 @@ from genie_env.checkpoint import load_checkpoint, save_checkpoint
 from genie_env.config import parse_config
 from genie_env.frames import check_minigrid_env
 from genie_env.io import atomic_write_json, read_json
+from genie_env.world import load_world_model
+from trainers.evaluate import check_same_game
 
 
 @dataclass
@@ -43,7 +45,7 @@ class PPOConfig:
     checkpoint_every: int = 50_000
     eval_every: int = 25_000      # measure the greedy policy in the real env and in the dream this often (0: never)
     eval_episodes: int = 10
-    eval_env: str = "MiniGrid-Empty-8x8-v0"   # the real env a dream agent is measured in (the baseline: its own)
+    eval_env: str = ""            # the real env a dream agent is measured in (default: its world's; the baseline: its own)
     out: str = "runs/ppo-dream"
     seed: int = 0
     resume: bool = False
@@ -147,10 +149,14 @@ def train(config: PPOConfig) -> dict:
         raise ValueError(f"{out} already holds a trained agent; choose another --out")
     if checkpoint.exists() and not config.resume:
         raise ValueError(f"{out} already holds a training run; pass --resume to continue it or choose another --out")
+    if not config.real_env and not config.eval_env:
+        config.eval_env = load_world_model(config.world, device="cpu").info.get("env_id", "MiniGrid-Empty-8x8-v0")
     if config.real_env:   # known before training, not at the first measurement
         check_minigrid_env(config.real_env, "--real-env")
     elif config.eval_every:
         check_minigrid_env(config.eval_env, "--eval-env")
+    if config.eval_every:   # the agent is measured in the dream beside the real env: the same game in both
+        check_same_game(config.world, config.real_env or config.eval_env, "--real-env" if config.real_env else "--eval-env")
     out.mkdir(parents=True, exist_ok=True)
     env = VecMonitor(make_env(config))
     settings = ppo_settings(config.seed, config.n_steps, config.lr, config.ent_coef, config.anneal_lr)
