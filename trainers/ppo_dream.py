@@ -8,8 +8,9 @@ baseline acts in the 7 real actions on the same 64x64 RGB frames with the same P
 ``OUT/policy.safetensors`` + ``OUT/policy.json`` (loadable without pickle), SB3's ``sb3_model.zip``,
 ``OUT/checkpoint.safetensors`` every --checkpoint-every steps (``--resume`` continues from it), ``OUT/curve.json``
 (the learning curve: mean training return, and every --eval-every steps the greedy policy's return and success in
-the real env and in the dream, and the real success of the policy sampling its actions as PPO trains it) and TensorBoard logs under ``OUT/tb``. The baseline is measured in the dream too,
-its env actions mapped to latents by the world's bridge.
+the real env and in the dream, and the real success of the policy sampling its actions as PPO trains it) and
+TensorBoard logs under ``OUT/tb``. The baseline is measured in the dream too, its env actions mapped to latents by
+the world's bridge; the dream and the real env must be of the same game (--eval-env defaults to the world's env).
 """
 from __future__ import annotations
 
