@@ -353,7 +353,9 @@ def run_real_episodes(act, world: WorldModel | None, env_id: str, episodes: int,
 def check_same_game(world, env_id: str, flag: str) -> None:
     """Refuse to measure an agent in the dream of one MiniGrid env beside the real env of another (a DoorKey agent
     in the Empty dream measures nothing). Worlds that do not name their env are not checked."""
-    trained_on = load_world_model(world, device="cpu").info.get("env_id")
+    from genie_env.dream import shared_world
+
+    trained_on = shared_world(world, "cpu").info.get("env_id")   # loaded once, shared with what measures in it
     if trained_on and trained_on != env_id:
         raise ValueError(f"the dream {world} is a world of {trained_on}, but {flag} is {env_id}: measure the agent in "
                          f"a world of {env_id} (--world) or in the real env of this world")
@@ -405,20 +407,22 @@ def run_dream_episodes(act, world: str, episodes: int, seed: int, num_envs: int 
 
 def evaluate_agent(args) -> dict:
     from genie_env.agent import Agent
+    from genie_env.dream import shared_world
 
     check_minigrid_env(args.env)
     agent = Agent(args.agent)
     config = agent.info["config"]
     env_actions = bool(config["real_env"]) or config.get("actions", "latent") == "env"   # MiniGrid's own actions
-    check_same_game(args.world or config["world"], args.env, "--env")
-    world = None if env_actions else load_world_model(config["world"])
+    dream_world = args.world or config["world"]   # the dream it is measured in
+    check_same_game(dream_world, args.env, "--env")
+    world = None if env_actions else shared_world(config["world"], "cpu")   # read only: the bridge
     torch.manual_seed(args.seed)   # sampled actions are drawn with torch's generator: the same run, the same episodes
     act = lambda frames: agent.act(frames, deterministic=not args.sample)   # noqa: E731
     result = {"agent": str(args.agent), "env": args.env, "trained_in": agent.info["trained_in"],
               "train_seconds": agent.info["train_seconds"], "timesteps": agent.info["timesteps"],
               "acting": "sampled" if args.sample else "greedy",
               **run_real_episodes(act, world, args.env, args.episodes, args.seed)}
-    result.update(run_dream_episodes(act, args.world or config["world"], args.episodes, args.seed,
+    result.update(run_dream_episodes(act, dream_world, args.episodes, args.seed,
                                      env_actions=env_actions, max_episode_steps=real_time_limit(args.env)))
     return result
 

@@ -26,8 +26,7 @@ from genie_env.checkpoint import load_checkpoint, save_checkpoint
 from genie_env.config import parse_config
 from genie_env.frames import check_minigrid_env
 from genie_env.io import atomic_write_json, read_json
-from genie_env.world import load_world_model
-from trainers.evaluate import check_same_game
+from trainers.evaluate import check_same_game, real_time_limit, run_dream_episodes, run_real_episodes
 
 
 @dataclass
@@ -76,8 +75,6 @@ def measure(config: PPOConfig, policy, world) -> dict:
     """What the curve records: the greedy policy's return and success in the real env and its return in the dream,
     and the success in the real env of the policy as PPO trains it (sampling its actions)."""
     import torch
-
-    from trainers.evaluate import real_time_limit, run_dream_episodes, run_real_episodes
 
     env_actions = bool(config.real_env) or config.actions == "env"     # the agent speaks MiniGrid's actions
     real_env, bridge = config.real_env or config.eval_env, None if env_actions else world
@@ -151,7 +148,9 @@ def train(config: PPOConfig) -> dict:
     if checkpoint.exists() and not config.resume:
         raise ValueError(f"{out} already holds a training run; pass --resume to continue it or choose another --out")
     if not config.real_env and not config.eval_env:
-        config.eval_env = load_world_model(config.world, device="cpu").info.get("env_id", "MiniGrid-Empty-8x8-v0")
+        from genie_env.dream import shared_world
+
+        config.eval_env = shared_world(config.world, "cpu").info.get("env_id", "MiniGrid-Empty-8x8-v0")
     if config.real_env:   # known before training, not at the first measurement
         check_minigrid_env(config.real_env, "--real-env")
     elif config.eval_every:
