@@ -118,7 +118,7 @@ def dream_step_flops(world, device: str, batch: int = 64) -> float:
     from genie_env.dream import shared_world
 
     model = shared_world(world, device)
-    frames = model.start_frames[np.arange(batch) % len(model.start_frames)]
+    frames = model.start_frame(np.arange(batch) % len(model.start_ids))
     ids = model.context_ids(frames[:, None])
     latents = torch.arange(batch, device=model.device) % model.num_actions
     with FlopCounterMode(display=False) as counter:

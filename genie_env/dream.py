@@ -84,12 +84,12 @@ class DreamCore:
 
     @property
     def start_ids(self) -> torch.Tensor:
-        """The world's real start frames as context ids (S, W, 16, 16), encoded once and kept on the device."""
+        """The world's start states as context ids (S, W, 16, 16), kept on the device (moved there once)."""
         if self._start_ids is None:
-            frames = self.world.start_frames
-            if frames is None or not len(frames):
-                raise ValueError("this world has no start frames; pass reset(options={'frame': image})")
-            self._start_ids = self.world.context_ids(np.asarray(frames)[:, None])
+            bank = self.world.start_ids
+            if bank is None or not len(bank):
+                raise ValueError("this world has no start states; pass reset(options={'frame': image})")
+            self._start_ids = bank.to(self.ids.device)[:, None].expand(-1, self.world.context, -1, -1)
         return self._start_ids
 
     def reset(self, index: np.ndarray, frames: np.ndarray) -> None:
@@ -97,8 +97,12 @@ class DreamCore:
         frames = check_frames(frames, "frames", 4)
         self.ids[torch.as_tensor(index, device=self.ids.device)] = self.world.context_ids(frames[:, None])
 
+    def start(self, index: np.ndarray, states: np.ndarray) -> None:
+        """Restart worlds `index` from the bank's start states `states` (both (n,) ints)."""
+        self.ids[torch.as_tensor(index, device=self.ids.device)] = self.start_ids[torch.as_tensor(states, device=self.ids.device)]
+
     def restart(self, mask: torch.Tensor) -> None:
-        """Restart the worlds where `mask` (N,) bool is set from start frames of the bank, drawn with the core's
+        """Restart the worlds where `mask` (N,) bool is set from start states of the bank, drawn with the core's
         generator. Branch-free: every step may call it without a host sync."""
         bank = self.start_ids
         pick = torch.randint(len(bank), (self.num_envs,), generator=self.generator, device=bank.device)

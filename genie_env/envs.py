@@ -54,14 +54,6 @@ def _as_array(values) -> np.ndarray:
         return np.asarray(values, dtype=object)
 
 
-def _start_frame(world, rng: np.random.Generator, options: dict | None) -> np.ndarray:
-    if options and options.get("frame") is not None:
-        return check_frames(options["frame"], "options['frame']", 3)
-    if world.start_frames is None or not len(world.start_frames):
-        raise ValueError("this world has no start frames; pass reset(options={'frame': image})")
-    return world.start_frames[rng.integers(len(world.start_frames))]
-
-
 class GenieDreamEnv(gym.Env):
     """
     ## Description
@@ -119,9 +111,11 @@ class GenieDreamEnv(gym.Env):
         super().reset(seed=seed)
         if self._closed:
             raise RuntimeError("reset() on a closed GenieDreamEnv; make a new one")
-        frame = _start_frame(self.world, self.np_random, options)
+        if options and options.get("frame") is not None:
+            self.core.reset(np.array([0]), check_frames(options["frame"], "options['frame']", 3)[None])
+        else:
+            self.core.start(np.array([0]), self.np_random.integers(len(self.core.start_ids), size=1))
         self.core.seed(int(self.np_random.integers(2**63 - 1)))
-        self.core.reset(np.array([0]), frame[None])
         self._started = True
         if self.render_mode == "human":
             self.render()
@@ -172,8 +166,8 @@ class GenieDreamEnv(gym.Env):
 
             return {(getattr(pygame, name),): action for name, action in ENV_ACTION_KEYS.items()}
         keys = {(ord(str(k)),): k for k in range(min(self.action_space.n, 10))}
-        if self.world.bridge is not None and self.world.start_frames is not None:
-            meanings = self.world.latent_meanings(self.world.start_frames[0])
+        if self.world.bridge is not None and self.world.start_ids is not None and len(self.world.start_ids):
+            meanings = self.world.latent_meanings(self.world.start_frame(0))
             for key, name in ((pygame.K_LEFT, "left"), (pygame.K_RIGHT, "right"), (pygame.K_UP, "forward")):
                 if name in meanings:
                     keys[(key,)] = meanings.index(name)

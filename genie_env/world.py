@@ -1,6 +1,6 @@
 """The world model: tokenizer + latent actions + dynamics + action bridge, and the one place worlds are saved and loaded.
 
-A world on disk is a folder with ``world.safetensors`` (every tensor: weights, vocabulary, bridge, start frames)
+A world on disk is a folder with ``world.safetensors`` (every tensor: weights, vocabulary, bridge, start states)
 and ``world.json`` (format version, every model config, bridge settings, training info); a ``manifest.json``
 beside them records how it was made. Loading never unpickles: safetensors holds only tensors, JSON only data.
 """
@@ -24,7 +24,9 @@ from genie_env.latent_action import LatentActionConfig, LatentActionModel
 from genie_env.tokenizer import Tokenizer, TokenizerConfig
 from genie_env.vocab import ids_by_look
 
-WORLD_FORMAT_VERSION = 2            # 2: tile-level dynamics (a tile table), latents anchored to env actions
+WORLD_FORMAT_VERSION = 3            # 2: tile-level dynamics (a tile table), latents anchored to env actions;
+                                    # 3: start states as compact ids (S, 16, 16), not frames, so thousands fit
+OLDEST_WORLD_FORMAT = 2             # version 2's start frames are read and encoded at load
 WORLDS_DIR = Path(__file__).parent / "worlds"
 DEFAULT_WORLD = "empty8"
 BRIDGE_TENSORS = ("weight", "bias", "seen", "observed")   # saved as bridge.<name>; "observed" is the guard's
@@ -58,13 +60,13 @@ class WorldModel:
     """
 
     def __init__(self, tokenizer: Tokenizer, lam: LatentActionModel, dynamics: Dynamics, vocab: torch.Tensor,
-                 bridge: ActionBridge | None = None, start_frames: np.ndarray | None = None, info: dict | None = None,
+                 bridge: ActionBridge | None = None, start_ids: torch.Tensor | None = None, info: dict | None = None,
                  guard: ChangeGuard | None = None):
         self.tokenizer, self.lam, self.dynamics = tokenizer.eval(), lam.eval(), dynamics.eval()
         self.vocab = vocab.long()
         self.patches = tokenizer.patch_table()[self.vocab]                         # (V, 4, 4, 3) uint8
         self.bridge, self.guard = bridge, guard
-        self.start_frames = start_frames
+        self.start_ids = None if start_ids is None else start_ids.long().cpu()   # (S, 16, 16): the reset bank
         self.info = info or {}
         self.device = torch.device("cpu")
 
@@ -333,10 +335,26 @@ class WorldModel:
         """Read from real play where rewards happen (genie_env.bridge.RewardRule)."""
         self.info["reward_rule"] = RewardRule.from_data(rewards, terminated).to_dict()
 
-    def set_start_frames(self, frames, limit: int = 256) -> None:
-        """Keep up to `limit` distinct real start frames for reset()."""
-        frames = check_frames(frames, "frames", 4)
-        self.start_frames = np.unique(frames, axis=0)[:limit]
+    def set_start_frames(self, frames) -> None:
+        """Keep the distinct real start frames uint8 (N, 64, 64, 3), in the order given, as the reset bank."""
+        self.set_start_ids(frames_to_ids_numpy(self, check_frames(frames, "frames", 4)))
+
+    def set_start_ids(self, ids) -> None:
+        """Keep the distinct start states given as compact ids (N, 16, 16), in the order given, as the reset bank."""
+        ids = np.asarray(ids)
+        if ids.ndim != 3 or ids.shape[1:] != (16, 16) or not np.issubdtype(ids.dtype, np.integer):
+            raise ValueError(f"start ids must be integers of shape (N, 16, 16), got {ids.shape} {ids.dtype}")
+        if ids.size and (ids.min() < 0 or ids.max() >= len(self.vocab)):
+            raise ValueError(f"start ids must lie in [0, {len(self.vocab) - 1}] (the world's vocabulary)")
+        _, first = np.unique(ids.reshape(len(ids), -1), axis=0, return_index=True)
+        self.start_ids = torch.from_numpy(ids[np.sort(first)].astype(np.int64))
+
+    def start_frame(self, index) -> np.ndarray:
+        """Start state(s) of the bank, drawn: an int -> uint8 (64, 64, 3); an array of ints -> (n, 64, 64, 3)."""
+        if self.start_ids is None or not len(self.start_ids):
+            raise ValueError("this world has no start states; pass reset(options={'frame': image})")
+        ids = self.start_ids[torch.as_tensor(index, dtype=torch.long)].to(self.device)
+        return self.ids_to_frames(ids).cpu().numpy()
 
     # --- files ------------------------------------------------------------------------------------------------
     def save(self, folder, info: dict | None = None) -> None:
@@ -350,8 +368,8 @@ class WorldModel:
             tensors.update({f"bridge.{k}": v for k, v in self.bridge.tensors().items()})
             guard = self.guard if self.guard is not None else ChangeGuard(torch.zeros(0, dtype=torch.long))
             tensors["bridge.observed"] = guard.observed
-        if self.start_frames is not None:
-            tensors["start_frames"] = torch.from_numpy(np.ascontiguousarray(self.start_frames))
+        if self.start_ids is not None:   # ids fit a byte while the vocabulary does: 256 bytes a state
+            tensors["start_ids"] = self.start_ids.to(torch.uint8 if len(self.vocab) <= 256 else torch.int32)
         meta = {"format": "genie-world", "version": WORLD_FORMAT_VERSION,
                 "tokenizer": dataclasses.asdict(self.tokenizer.config),
                 "latent_action": dataclasses.asdict(self.lam.config),
@@ -483,9 +501,9 @@ def load_world_model(path=None, device: str = "cpu") -> WorldModel:
     source = folder / "world.json"
     if meta.get("format") != "genie-world":
         raise ValueError(f"{source}: not a GenieDream world (format {meta.get('format')!r})")
-    if isinstance(meta.get("version"), int) and meta["version"] < WORLD_FORMAT_VERSION:
+    if isinstance(meta.get("version"), int) and meta["version"] < OLDEST_WORLD_FORMAT:
         raise ValueError(f"{source}: world format version {meta['version']} predates this library's tile-level "
-                         f"dynamics (version {WORLD_FORMAT_VERSION}); retrain it with python -m trainers.pipeline")
+                         f"dynamics (version {OLDEST_WORLD_FORMAT}); retrain it with python -m trainers.pipeline")
     if not isinstance(meta.get("version"), int) or meta["version"] > WORLD_FORMAT_VERSION:
         raise ValueError(f"{source}: world format version {meta.get('version')!r} is newer than this library reads "
                          f"({WORLD_FORMAT_VERSION}); upgrade genie-dream")
@@ -505,7 +523,8 @@ def load_world_model(path=None, device: str = "cpu") -> WorldModel:
     if vocab.dtype != torch.int64 or vocab.min() < 0 or vocab.max() >= tokenizer.config.codebook_size:
         raise ValueError(f"{weights}: vocab must be int64 codes in [0, {tokenizer.config.codebook_size - 1}] "
                          f"of the tokenizer's codebook")
-    known = {"vocab", "start_frames", *(f"bridge.{k}" for k in BRIDGE_TENSORS)}
+    start_key = "start_ids" if meta["version"] >= 3 else "start_frames"
+    known = {"vocab", start_key, *(f"bridge.{k}" for k in BRIDGE_TENSORS)}
     unknown = sorted(k for k in tensors if k not in known and not k.startswith(("tokenizer.", "lam.", "dynamics.")))
     if unknown:
         raise ValueError(f"{weights}: unexpected tensors {unknown[:3]}")
@@ -522,9 +541,11 @@ def load_world_model(path=None, device: str = "cpu") -> WorldModel:
             raise ValueError(f"{weights}: tensor bridge.observed must be int64 signature hashes")
         bridge = ActionBridge(*(tensors[f"bridge.{k}"] for k in ActionBridge.TENSORS), **meta["bridge"])
         guard = ChangeGuard(tensors["bridge.observed"])
-    start = tensors.get("start_frames")
-    if start is not None and (start.dtype != torch.uint8 or start.ndim != 4 or tuple(start.shape[1:]) != (64, 64, 3)):
-        raise ValueError(f"{weights}: start_frames must be uint8 (N, 64, 64, 3), got {tuple(start.shape)} {start.dtype}")
-    start = start.numpy() if start is not None else None
-    world = WorldModel(tokenizer, lam, dynamics, tensors["vocab"], bridge, start, meta["info"], guard)
+    world = WorldModel(tokenizer, lam, dynamics, tensors["vocab"], bridge, None, meta["info"], guard)
+    start = tensors.get(start_key)
+    if start is not None:
+        try:   # version 2 shipped frames, encoded here; the checks name what is wrong, the file is named here
+            (world.set_start_frames if start_key == "start_frames" else world.set_start_ids)(start.numpy())
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"{weights}: tensor {start_key}: {e}") from None
     return world.to(device)

@@ -39,7 +39,8 @@ def tiny_world_path(tiny_data, tiny_tokenizer, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("world")
     train(TrainWorldConfig(data=[str(tiny_data)], tokenizer=str(tiny_tokenizer), out=str(out), steps=20, batch_size=8,
-                           eval_every=20, checkpoint_every=20, lam_dim=32, dim=32, layers=1, bridge_labels=50))
+                           eval_every=20, checkpoint_every=20, lam_dim=32, dim=32, layers=1, bridge_labels=50,
+                           start_states=64))
     return out
 
 

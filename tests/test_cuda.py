@@ -61,7 +61,7 @@ def test_device_dream_matches_cpu_dream(tiny_world_path):
     frames = {}
     for device in ("cpu", DEVICE):
         model = shared_world(str(tiny_world_path), device)
-        start = np.repeat(model.start_frames[:1], 8, 0)
+        start = np.repeat(model.start_frame([0]), 8, 0)
         actions = np.arange(80).reshape(8, 10) % model.num_actions
         frames[device] = model.dream(start[:, None], actions)
     assert np.mean(np.all(frames["cpu"] == frames[DEVICE], axis=(2, 3, 4))) >= 0.9
@@ -110,7 +110,7 @@ def test_play_headless(tiny_world_path):
 
 
 def test_bridge_both_ways(world):
-    frames = np.repeat(world.start_frames[:1], 7, 0)
+    frames = np.repeat(world.start_frame([0]), 7, 0)
     latents = world.env_to_latent_action(frames, np.arange(7))
     assert latents.shape == (7,) and ((0 <= latents) & (latents < world.num_actions)).all()
     env_actions = world.latent_to_env_action(frames, np.arange(7) % world.num_actions)
@@ -157,9 +157,10 @@ def test_tiny_world_training(tiny_data, tiny_tokenizer, tmp_path):
     from trainers.world import TrainWorldConfig, train
 
     train(TrainWorldConfig(data=[str(tiny_data)], tokenizer=str(tiny_tokenizer), out=str(tmp_path), steps=6, batch_size=8,
-                           eval_every=6, checkpoint_every=6, lam_dim=32, dim=32, layers=1, bridge_labels=50, device=DEVICE))
+                           eval_every=6, checkpoint_every=6, lam_dim=32, dim=32, layers=1, bridge_labels=50, device=DEVICE,
+                           start_states=16))
     model = load_world_model(tmp_path, device=DEVICE)
-    frames = model.dream(model.start_frames[:1, None], np.zeros((1, 3), np.int64))
+    frames = model.dream(model.start_frame([0])[:, None], np.zeros((1, 3), np.int64))
     assert frames.shape == (1, 3, 64, 64, 3)
 
 

@@ -13,7 +13,8 @@ def test_two_ranks_hold_identical_weights(tiny_data, tiny_tokenizer, tmp_path):
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
                "-m", "trainers.world", "--data", str(tiny_data), "--tokenizer", str(tiny_tokenizer), "--out", str(out),
                "--steps", "6", "--batch-size", "4", "--eval-every", "6", "--checkpoint-every", "6", "--lam-dim", "32",
-               "--dim", "32", "--layers", "1", "--bridge-labels", "20", "--device", "cpu", "--save-rank-weights"]
+               "--dim", "32", "--layers", "1", "--bridge-labels", "20", "--device", "cpu", "--save-rank-weights",
+               "--start-states", "16"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -26,7 +26,7 @@ def test_record_train_evaluate_play(tmp_path):
     assert json.loads(out)["frames"] > 0 and (tmp_path / "tok.png").stat().st_size > 0
     run("trainers.world", "--data", str(data), "--tokenizer", str(tmp_path / "tok" / "tokenizer.safetensors"),
         "--out", str(tmp_path / "world"), "--steps", "10", "--batch-size", "4", "--dim", "32", "--layers", "1",
-        "--lam-dim", "32", "--bridge-labels", "40")
+        "--lam-dim", "32", "--bridge-labels", "40", "--start-states", "16")
     run("trainers.evaluate", "world", "--world", str(tmp_path / "world"), "--data", str(heldout), "--transitions", "50",
         "--clips", "10", "--rollouts", "2", "--policy-episodes", "2", "--policy-horizon", "5", "--json", str(tmp_path / "eval.json"), "--confusion-png", str(tmp_path / "c.png"))
     metrics = json.loads((tmp_path / "eval.json").read_text())

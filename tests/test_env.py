@@ -115,7 +115,7 @@ def test_vector_env_matches_single_env(tiny_world_path):
     envs = gym.make_vec("GenieDream-v0", num_envs=2, vectorization_mode="vector_entry_point",
                         world=str(tiny_world_path), device="cpu")
     single = gym.make("GenieDream-v0", world=str(tiny_world_path), device="cpu")
-    frame = single.unwrapped.world.start_frames[0]   # a real frame: both envs encode the same pixels
+    frame = single.unwrapped.world.start_frame(0)   # a real frame: both envs encode the same pixels
     envs.reset(seed=0, options={"frame": frame})
     single.reset(options={"frame": frame})
     for action in [2, 0, 2, 1]:
@@ -217,7 +217,7 @@ def test_vector_env_actions_match_the_single_env(tiny_world_path):
                         world=str(tiny_world_path), device="cpu", actions="env")
     single = gym.make("GenieDream-v0", world=str(tiny_world_path), device="cpu", actions="env")
     assert envs.single_action_space == gym.spaces.Discrete(7)
-    frame = single.unwrapped.world.start_frames[0]
+    frame = single.unwrapped.world.start_frame(0)
     envs.reset(seed=0, options={"frame": frame})
     single.reset(options={"frame": frame})
     for action in [2, 0, 2, 1, 4]:
@@ -283,7 +283,7 @@ def test_autoreset_draws_start_frames_from_the_bank_by_seed(tiny_world_path):
         restarted, *_ = envs.step(torch.zeros(16, dtype=torch.long))
         starts.append(torch.cat([first, restarted]))
     world = envs.unwrapped.world
-    bank = world.ids_to_frames(world.context_ids(world.start_frames[:, None])[:, -1])   # the bank as the dream draws it
+    bank = world.start_frame(np.arange(len(world.start_ids)))   # the whole bank, drawn
     assert torch.equal(*starts)
     assert all((bank == frame).flatten(1).all(1).any() for frame in starts[0])
     with pytest.raises(ValueError, match="16 integers"):
@@ -297,7 +297,7 @@ def test_bfloat16_dream_runs_and_defaults_leave_the_dream_unchanged(tiny_world):
 
     from genie_env.dream import DreamCore
 
-    frames = np.repeat(tiny_world.start_frames[:1], 4, 0)
+    frames = np.repeat(tiny_world.start_frame([0]), 4, 0)
     actions = torch.arange(12).view(3, 4) % tiny_world.num_actions
     ids, expected = tiny_world.context_ids(frames[:, None]), []
     for latents in actions:   # the world's own dream step, by hand

@@ -158,11 +158,12 @@ def drop_first(prefix):
     edit_tensor("vocab", lambda t: t[:-1].clone()),
     edit_tensor("bridge.weight", lambda t: t[:, :-1].clone()),
     drop_first("bridge."),
-    edit_tensor("start_frames", lambda t: t.float()),
-    edit_tensor("start_frames", lambda t: t[:, :32].clone()),
+    edit_tensor("start_ids", lambda t: t.float()),
+    edit_tensor("start_ids", lambda t: t[:, :8].clone()),
+    edit_tensor("start_ids", lambda t: t + 200),
     edit_tensor("vocab", lambda t: t + 10_000),
     lambda tensors, metadata: tensors.update(surprise=torch.zeros(3)),
-], ids=["no-lam", "no-dynamics", "vocab-shape", "bridge-shape", "no-bridge", "start-dtype", "start-shape",
+], ids=["no-lam", "no-dynamics", "vocab-shape", "bridge-shape", "no-bridge", "start-dtype", "start-shape", "start-range",
         "vocab-range", "unknown-tensor"])
 def test_bad_world_tensors(tmp_path, tiny_world_path, edit):
     path = copy_world(tiny_world_path, tmp_path / "w") / "world.safetensors"

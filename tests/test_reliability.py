@@ -50,7 +50,7 @@ def test_tokenizer_kill_and_resume_equals_uninterrupted(tmp_path, tiny_data, kil
 def test_world_trainer_kill_and_resume_equals_uninterrupted(tmp_path, tiny_data, tiny_tokenizer, kill_once_written):
     args = [sys.executable, "-m", "trainers.world", "--data", str(tiny_data), "--tokenizer", str(tiny_tokenizer),
             "--steps", "60", "--checkpoint-every", "10", "--eval-every", "30", "--batch-size", "4", "--lam-dim", "32",
-            "--dim", "32", "--layers", "1", "--bridge-labels", "20", "--device", "cpu"]
+            "--dim", "32", "--layers", "1", "--bridge-labels", "20", "--device", "cpu", "--start-states", "16"]
     full, killed = tmp_path / "full", tmp_path / "killed"
     subprocess.run([*args, "--out", str(full)], check=True, capture_output=True)
     kill_once_written([*args, "--out", str(killed)], killed / "checkpoint.safetensors")

@@ -239,7 +239,7 @@ def test_resuming_a_finished_run_keeps_its_metrics(tiny_data, tmp_path):
 def test_world_trainer_resume_is_checked_and_a_finished_run_kept(tiny_data, tiny_tokenizer, other_data, tmp_path):
     args = ["-m", "trainers.world", "--data", tiny_data, "--tokenizer", tiny_tokenizer, "--out", tmp_path / "w",
             "--steps", "4", "--eval-every", "2", "--checkpoint-every", "2", "--batch-size", "4", "--lam-dim", "16",
-            "--dim", "16", "--layers", "1", "--bridge-labels", "10", "--device", "cpu"]
+            "--dim", "16", "--layers", "1", "--bridge-labels", "10", "--device", "cpu", "--start-states", "16"]
     assert run(*args).returncode == 0
     world = (tmp_path / "w" / "world.safetensors").read_bytes()
     again = run(*args, "--resume")
@@ -317,6 +317,7 @@ BAD_COMMANDS = {
     "bridge-no-labels": (["trainers.bridge", "--labels", "0", "--out", "{tmp}/w"], "--labels must be >= 1"),
     "bridge-negative-cover": (["trainers.bridge", "--cover-labels", "-1", "--out", "{tmp}/w"], "--cover-labels must be >= 0"),
     "world-negative-cover": (["trainers.world", "--cover-labels", "-1", "--out", "{tmp}/w"], "--cover-labels must be >= 0"),
+    "world-negative-starts": (["trainers.world", "--start-states", "-1", "--out", "{tmp}/w"], "--start-states must be >= 0"),
 }
 
 

@@ -62,7 +62,7 @@ def test_save_load_round_trip(tiny_world, tiny_data, tmp_path):
     context = frames_of(tiny_data, 2)[:, None]
     actions = np.array([[1, 2], [3, 4]])
     assert np.array_equal(tiny_world.dream(context, actions), again.dream(context, actions))
-    assert np.array_equal(tiny_world.start_frames, again.start_frames)
+    assert torch.equal(tiny_world.start_ids, again.start_ids)
 
 
 def test_dynamics_step_shapes_and_temperature():

@@ -23,17 +23,18 @@ from pathlib import Path
 
 from genie_env.config import parse_config
 from genie_env.io import atomic_write_json, make_folder, read_json, sha256_file
+from trainers.record import start_seed
 
 PRESETS = {
     # reaches the acceptance bars from nothing on a 2-core CPU (see docs/RESULTS.md for the measured time)
     "default": {"episodes": 300, "expert_episodes": 100, "heldout_episodes": 60, "tokenizer_steps": 2000,
-                "world_steps": 12000, "batch_size": 32},
+                "world_steps": 12000, "batch_size": 32, "start_states": 16384},
     # the original scale, for a GPU
     "seed": {"episodes": 1000, "expert_episodes": 300, "heldout_episodes": 100, "tokenizer_steps": 6000,
-             "world_steps": 30000, "batch_size": 128},
+             "world_steps": 30000, "batch_size": 128, "start_states": 16384},
     # seconds, for tests
     "tiny": {"episodes": 4, "expert_episodes": 2, "heldout_episodes": 2, "tokenizer_steps": 20,
-             "world_steps": 10, "batch_size": 4},
+             "world_steps": 10, "batch_size": 4, "start_states": 8},
 }
 
 
@@ -149,7 +150,8 @@ def pipeline(config: PipelineConfig, argv: list[str]) -> dict:
         Stage("tokenizer", ["trainers.tokenizer", "--data", str(data), str(expert), "--out", str(tokenizer.parent),
                             "--steps", str(p["tokenizer_steps"]), "--seed", str(config.seed)], [tokenizer], manifests, True),
         Stage("world", ["trainers.world", "--data", str(data), str(expert), "--tokenizer", str(tokenizer), "--out", str(world),
-                        "--steps", str(p["world_steps"]), "--batch-size", str(p["batch_size"]), "--seed", str(config.seed)],
+                        "--steps", str(p["world_steps"]), "--batch-size", str(p["batch_size"]), "--seed", str(config.seed),
+                        "--start-states", str(p["start_states"])],
               [world / "world.json", world / "world.safetensors"], [*manifests, tokenizer], True),
         Stage("bridge", ["trainers.bridge", "--world", str(world), "--data", str(data), str(expert), "--out", str(out),
                          "--seed", str(config.seed)], [out / "world.json", out / "world.safetensors"],
@@ -167,7 +169,8 @@ def pipeline(config: PipelineConfig, argv: list[str]) -> dict:
     manifest = {
         "command": "python -m trainers.pipeline " + " ".join(shlex.quote(a) for a in argv),
         "commit": git_commit(), "config": {**asdict(config), "work": str(work)}, "preset": p,
-        "data_seeds": {"train": config.seed, "expert": config.seed + 500, "heldout": config.seed + 1000},
+        "data_seeds": {"train": config.seed, "expert": config.seed + 500, "heldout": config.seed + 1000,
+                       "start_states": [start_seed(config.seed, 0), start_seed(config.seed, p["start_states"] - 1)]},
         "stages": {name: {"args": r["args"], "reused": not r["ran"], "commit": r["commit"], "seconds": r["seconds"]}
                    for name, r in done.items()},
         "stage_seconds": seconds, "total_seconds": round(sum(seconds.values()), 1),

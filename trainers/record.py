@@ -42,6 +42,31 @@ def episode_seed(seed: int, index: int) -> int:
     return seed * 1_000_000 + index
 
 
+# The reset bank of a world: seeds seed * 1_000_000 + 500_000 + j, which no recorded episode (index < 500,000) and no
+# agent evaluation (seeds 100,000 + i) uses; the held-out recordings live in other seed blocks (seed + 1000).
+START_SEED_OFFSET = 500_000
+
+
+def start_seed(seed: int, index: int) -> int:
+    return episode_seed(seed, START_SEED_OFFSET + index)
+
+
+def record_starts(env_id: str, seed: int, count: int, chunk: int = 1024):
+    """The real env's first frames after `count` resets (seeds start_seed(seed, j)), yielded as uint8 chunks
+    (n, 64, 64, 3) so a large bank never sits in memory as frames."""
+    import gymnasium as gym
+    import minigrid  # noqa: F401  (registers the MiniGrid envs)
+
+    env = gym.make(env_id)
+    for first in range(0, count, chunk):
+        frames = []
+        for j in range(first, min(first + chunk, count)):
+            env.reset(seed=start_seed(seed, j))
+            frames.append(render_frame(env))
+        yield np.stack(frames)
+    env.close()
+
+
 def record_episode(env, policy, seed: int, index: int, epsilon: float = 0.2, persistence: float = 0.75) -> dict:
     """One episode; `policy` is a policy function or a policy's name (a fresh one is made for the episode)."""
     rng = np.random.default_rng([seed, index])

@@ -32,8 +32,9 @@ from genie_env.latent_action import LatentActionConfig, LatentActionModel
 from genie_env.tokenizer import Tokenizer, TokenizerConfig
 from genie_env.vocab import build_vocab, ids_by_look
 from genie_env.bridge import NOOP, ActionBridge, change_signature
-from genie_env.world import ENV_ACTION_NAMES, WorldModel, encode_dataset, fit_bridge_on_data
+from genie_env.world import ENV_ACTION_NAMES, WorldModel, encode_dataset, fit_bridge_on_data, frames_to_ids_numpy
 from trainers.labels import label_steps, step_changes
+from trainers.record import record_starts
 
 
 @dataclass
@@ -59,6 +60,8 @@ class TrainWorldConfig:
     layers: int = 4
     changed_weight: float = 4.0
     val_fraction: float = 0.1
+    start_states: int = 16384     # real resets drawn for the dream's reset bank (trainers.record.start_seed), beside the
+                                  # training episodes' first frames; DoorKey-8x8 has ~10k distinct starts in 16k seeds
     bridge_labels: int = 200      # labelled transitions: they anchor the latents (LAOM-style) and fit the bridge
     cover_labels: int = 50        # of them, chosen to show every kind of change the data shows (trainers.labels)
     anchor_latents: bool = True   # use the labels in training too, not only to fit the bridge afterwards
@@ -232,6 +235,8 @@ def train(config: TrainWorldConfig) -> dict:
         raise ValueError(f"--noop-uniform must be in [0, 1], got {config.noop_uniform}")
     if config.cover_labels < 0:
         raise ValueError(f"--cover-labels must be >= 0 (labels chosen to cover every kind of change), got {config.cover_labels}")
+    if config.start_states < 0:
+        raise ValueError(f"--start-states must be >= 0 (real resets for the dream's reset bank), got {config.start_states}")
     if latest_checkpoint(out) is not None and not config.resume:
         raise ValueError(f"{out} already holds a training run; pass --resume to continue it or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
@@ -334,7 +339,11 @@ def train(config: TrainWorldConfig) -> dict:
     brain.cpu().eval()
     world = WorldModel(tokenizer, lam, dynamics, vocab)
     fit_bridge_on_data(world, data, train_steps, labelled, ids)
-    world.set_start_frames(data.frames[data.frame_start[train_eps]])
+    starts = [frames_to_ids_numpy(world, data.frames[data.frame_start[train_eps]])]
+    chunks = record_starts(data.env_ids[0], config.seed, config.start_states)
+    starts += [frames_to_ids_numpy(world, frames) for frames in
+               tqdm(chunks, total=-(-config.start_states // 1024), desc="start states", unit="chunk")]
+    world.set_start_ids(np.concatenate(starts))
     world.set_reward_rule(data.rewards[train_steps], data.terminated[train_steps])
     metrics["train_seconds"] = time.time() - start
     world.save(out, {"env_id": data.env_ids[0], "training": {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
