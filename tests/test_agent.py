@@ -42,6 +42,9 @@ def test_train_in_dream_then_run_in_real_env(tiny_world_path, tmp_path):
     result = json.loads(report.read_text())
     assert result["episodes"] == 1 and 0 <= result["success_rate"] <= 1 and result["mean_length"] >= 1
     assert "dream_mean_return" in result and result["acting"] == "greedy"
+    # Empty-5x5 has one start; the dream's bank holds it, so the real start is found in the bank, read from pixels
+    assert result["start_in_bank"] == 1.0 and result["success_start_in_bank"] == result["success_rate"]
+    assert result["success_start_not_in_bank"] is None and len(result["successes"]) == 1
     sampled = [json.loads(run("trainers.evaluate", "agent", "--agent", str(out), "--env", "MiniGrid-Empty-5x5-v0",
                               "--episodes", "2", "--sample")) for _ in range(2)]
     assert sampled[0]["acting"] == "sampled" and sampled[0] == sampled[1]   # seeded: the same draws, the same episodes

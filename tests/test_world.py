@@ -65,6 +65,64 @@ def test_save_load_round_trip(tiny_world, tiny_data, tmp_path):
     assert torch.equal(tiny_world.start_ids, again.start_ids)
 
 
+def test_start_states_are_kept_distinct_in_order_and_checked(tiny_world, tiny_data):
+    frames = Dataset.load(tiny_data).frames[:40]
+    ids = tiny_world.frames_to_ids(frames)
+    distinct = list({row.numpy().tobytes(): row for row in ids}.values())   # first of each, in order
+    assert len(distinct) >= 3
+    tiny_world.set_start_ids(torch.cat([ids, ids]).numpy())                   # repeats are dropped
+    assert torch.equal(tiny_world.start_ids, torch.stack(distinct))
+    drawn = tiny_world.start_frame(np.arange(len(distinct)))
+    assert drawn.shape == (len(distinct), 64, 64, 3) and drawn.dtype == np.uint8
+    assert np.array_equal(tiny_world.start_frame(1), drawn[1])
+    tiny_world.set_start_frames(drawn[::-1].copy())                          # frames are read as the dream reads them
+    assert torch.equal(tiny_world.start_ids, torch.stack(distinct[::-1]))
+    bank = ids.numpy()
+    for bad, message in ((bank[:, :8], "shape"), (bank.astype(np.float32), "integers"),
+                         (bank + len(tiny_world.vocab), "vocabulary")):
+        with pytest.raises(ValueError, match=message):
+            tiny_world.set_start_ids(bad)
+
+
+def test_version_2_world_with_start_frames_still_loads(tiny_world_path, tmp_path):
+    """Worlds of format 2 shipped their start states as frames; they load, encoded to the same ids."""
+    import json
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from genie_env import load_world_model
+
+    world = load_world_model(tiny_world_path)
+    old = tmp_path / "v2"
+    shutil.copytree(tiny_world_path, old)
+    tensors = load_file(old / "world.safetensors")
+    tensors["start_frames"] = torch.from_numpy(world.start_frame(np.arange(len(tensors.pop("start_ids")))))
+    save_file(tensors, old / "world.safetensors")
+    meta = json.loads((old / "world.json").read_text())
+    (old / "world.json").write_text(json.dumps({**meta, "version": 2}))
+    assert torch.equal(load_world_model(old).start_ids, world.start_ids)
+    meta["version"] = 1
+    (old / "world.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="version 1 predates"):
+        load_world_model(old)
+
+
+def test_record_starts_draws_real_resets_in_chunks():
+    import gymnasium as gym
+
+    from genie_env.frames import render_frame
+    from trainers.record import record_starts, start_seed
+
+    chunks = list(record_starts("MiniGrid-DoorKey-5x5-v0", 3, 20, chunk=8))
+    assert [len(c) for c in chunks] == [8, 8, 4]
+    env = gym.make("MiniGrid-DoorKey-5x5-v0")
+    env.reset(seed=start_seed(3, 9))
+    assert np.array_equal(chunks[1][1], render_frame(env))
+    assert len({f.tobytes() for c in chunks for f in c}) > 1            # DoorKey: many layouts
+    assert start_seed(3, 0) == 3_500_000 and start_seed(0, 0) > 100_000 + 10_000   # clear of agent evaluation seeds
+
+
 def test_dynamics_step_shapes_and_temperature():
     torch.manual_seed(0)
     context = torch.randint(0, 10, (3, 2, 16, 16))

@@ -347,7 +347,26 @@ def run_real_episodes(act, world: WorldModel | None, env_id: str, episodes: int,
         successes.append(total > 0)
     env.close()
     return {"success_rate": float(np.mean(successes)), "mean_return": float(np.mean(returns)),
-            "mean_length": float(np.mean(lengths)), "episodes": episodes}
+            "mean_length": float(np.mean(lengths)), "episodes": episodes, "successes": [bool(x) for x in successes]}
+
+
+def starts_in_bank(world: WorldModel, env_id: str, episodes: int, seed: int) -> np.ndarray:
+    """(episodes,) bool: the real start of episode i (seed + i) is one of the states the dream of `world` starts
+    from, read as the dream reads frames. An agent trained only in the dream saw only those starts."""
+    import gymnasium as gym
+    import minigrid  # noqa: F401
+
+    from genie_env.frames import render_frame
+
+    if world.start_ids is None:
+        return np.zeros(episodes, bool)
+    bank = {row.tobytes() for row in world.start_ids.numpy()}
+    env, frames = gym.make(env_id), []
+    for episode in range(episodes):
+        env.reset(seed=seed + episode)
+        frames.append(render_frame(env))
+    env.close()
+    return np.array([row.tobytes() in bank for row in world.frames_to_ids(np.stack(frames)).cpu().numpy()])
 
 
 def check_same_game(world, env_id: str, flag: str) -> None:
@@ -422,6 +441,11 @@ def evaluate_agent(args) -> dict:
               "train_seconds": agent.info["train_seconds"], "timesteps": agent.info["timesteps"],
               "acting": "sampled" if args.sample else "greedy",
               **run_real_episodes(act, world, args.env, args.episodes, args.seed)}
+    in_bank = starts_in_bank(shared_world(dream_world, "cpu"), args.env, args.episodes, args.seed)
+    success = np.array(result["successes"])
+    result.update({"start_in_bank": float(in_bank.mean()),   # success split by whether the dream ever started there
+                   "success_start_in_bank": float(success[in_bank].mean()) if in_bank.any() else None,
+                   "success_start_not_in_bank": float(success[~in_bank].mean()) if (~in_bank).any() else None})
     result.update(run_dream_episodes(act, dream_world, args.episodes, args.seed,
                                      env_actions=env_actions, max_episode_steps=real_time_limit(args.env)))
     return result
