@@ -249,6 +249,21 @@ def test_world_trainer_resume_is_checked_and_a_finished_run_kept(tiny_data, tiny
     refused(run(*[a if a != tiny_data else other_data for a in args], "--resume"), "cannot resume", "data")
 
 
+def test_ppo_resume_is_checked(tiny_world_path, tmp_path):
+    """A resumed PPO run keeps its hyper-parameters: another --steps (it re-points the learning rate) or --lr is
+    refused before anything is written; measuring differently is allowed."""
+    args = ["-m", "trainers.ppo_dream", "--world", tiny_world_path, "--steps", "64", "--num-envs", "2", "--n-steps",
+            "16", "--checkpoint-every", "32", "--eval-every", "0", "--max-episode-steps", "8", "--out", tmp_path / "ppo"]
+    first = run(*args)
+    assert first.returncode == 0, first.stderr[-2000:]
+    (tmp_path / "ppo" / "policy.json").unlink()                 # as if stopped after its last checkpoint
+    before = (tmp_path / "ppo" / "checkpoint.safetensors").read_bytes()
+    refused(run(*args, "--resume", "--steps", "128"), "cannot resume", "steps")
+    refused(run(*args, "--resume", "--lr", "0.001"), "cannot resume", "lr")
+    assert (tmp_path / "ppo" / "checkpoint.safetensors").read_bytes() == before
+    assert run(*args, "--resume", "--eval-every", "0", "--checkpoint-every", "16").returncode == 0
+
+
 @pytest.fixture(scope="module")
 def one_episode(tmp_path_factory):
     from trainers.record import RecordConfig, record

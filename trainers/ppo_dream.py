@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from genie_env.agent import make_ppo, ppo_settings, save_agent
-from genie_env.checkpoint import load_checkpoint, save_checkpoint
+from genie_env.checkpoint import check_resume, load_checkpoint, save_checkpoint
 from genie_env.config import parse_config
 from genie_env.frames import check_minigrid_env
 from genie_env.io import atomic_write_json, read_json
@@ -49,6 +49,11 @@ class PPOConfig:
     out: str = "runs/ppo-dream"
     seed: int = 0
     resume: bool = False
+
+
+# --resume may change these: they change how the run is measured and saved, not what it trains (a changed --steps
+# would re-point the falling learning rate, so it is refused like every other hyper-parameter)
+RESUME_FREE = ("resume", "checkpoint_every", "eval_every", "eval_episodes", "eval_env")
 
 
 def make_env(config: PPOConfig):
@@ -163,7 +168,8 @@ def train(config: PPOConfig) -> dict:
     model = make_ppo(env, settings, tensorboard_log=str(out / "tb"))
     curve = []
     if config.resume and checkpoint.exists():   # weights, optimizer and RNG from safetensors: no unpickling
-        model.num_timesteps = load_checkpoint(checkpoint, model.policy, model.policy.optimizer, None)["step"]
+        check = lambda info: check_resume(checkpoint, info, asdict(config), {}, RESUME_FREE)   # noqa: E731
+        model.num_timesteps = load_checkpoint(checkpoint, model.policy, model.policy.optimizer, None, check)["step"]
         if (out / "curve.json").exists():
             curve = [p for p in read_json(out / "curve.json")["curve"] if p["step"] <= model.num_timesteps]
     progress = Progress(config, model.num_timesteps, curve)
