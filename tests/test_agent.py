@@ -102,7 +102,9 @@ def test_dream_measurement_shares_the_real_env_time_limit(tiny_world_path):
 
     assert real_time_limit("MiniGrid-DoorKey-8x8-v0") == 640 and real_time_limit("MiniGrid-Empty-5x5-v0") == 100
     turn = lambda frames: np.zeros(len(frames), np.int64)   # noqa: E731   (one latent, never the goal)
-    for limit in (3, 7):
-        result = run_dream_episodes(turn, str(tiny_world_path), 4, seed=0, num_envs=2, max_episode_steps=limit)
+    for limit in (3, 7):   # 2 worlds, 8 episodes: 6 follow an autoreset step, which is no step of theirs
+        result = run_dream_episodes(turn, str(tiny_world_path), 8, seed=0, num_envs=2, max_episode_steps=limit)
         assert 1 <= result["dream_mean_length"] <= limit
+    one_step = run_dream_episodes(turn, str(tiny_world_path), 8, seed=0, num_envs=2, max_episode_steps=1)
+    assert one_step["dream_mean_length"] == 1   # every episode one step long, none counted twice
 

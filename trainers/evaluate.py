@@ -408,13 +408,15 @@ def run_dream_episodes(act, world: str, episodes: int, seed: int, num_envs: int 
     core = envs.unwrapped.core
     obs, _ = envs.reset(seed=seed)
     totals, steps, returns, lengths, ends = np.zeros(num_envs), np.zeros(num_envs, int), [], [], []
+    restarting = np.zeros(num_envs, bool)   # next-step autoreset: the step after an episode's end only restarts
     while len(returns) < episodes:
         actions = act(obs)
         if env_actions:
             actions = core.world.latents_for(core.ids, actions).cpu().numpy()
         obs, reward, terminated, truncated, _ = envs.step(actions)
-        totals, steps = totals + reward, steps + 1
-        for i in np.flatnonzero(terminated | truncated):
+        totals, steps = totals + reward, steps + ~restarting
+        restarting = terminated | truncated
+        for i in np.flatnonzero(restarting):
             returns.append(totals[i])
             lengths.append(steps[i])
             ends.append(bool(terminated[i]))
