@@ -353,20 +353,13 @@ def run_real_episodes(act, world: WorldModel | None, env_id: str, episodes: int,
 def starts_in_bank(world: WorldModel, env_id: str, episodes: int, seed: int) -> np.ndarray:
     """(episodes,) bool: the real start of episode i (seed + i) is one of the states the dream of `world` starts
     from, read as the dream reads frames. An agent trained only in the dream saw only those starts."""
-    import gymnasium as gym
-    import minigrid  # noqa: F401
-
-    from genie_env.frames import render_frame
+    from trainers.record import reset_frames
 
     if world.start_ids is None:
         return np.zeros(episodes, bool)
     bank = {row.tobytes() for row in world.start_ids.numpy()}
-    env, frames = gym.make(env_id), []
-    for episode in range(episodes):
-        env.reset(seed=seed + episode)
-        frames.append(render_frame(env))
-    env.close()
-    return np.array([row.tobytes() in bank for row in world.frames_to_ids(np.stack(frames)).cpu().numpy()])
+    frames = reset_frames(env_id, range(seed, seed + episodes))
+    return np.array([row.tobytes() in bank for row in world.frames_to_ids(frames).cpu().numpy()])
 
 
 def check_same_game(world, env_id: str, flag: str) -> None:

@@ -51,20 +51,27 @@ def start_seed(seed: int, index: int) -> int:
     return episode_seed(seed, START_SEED_OFFSET + index)
 
 
-def record_starts(env_id: str, seed: int, count: int, chunk: int = 1024):
-    """The real env's first frames after `count` resets (seeds start_seed(seed, j)), yielded as uint8 chunks
-    (n, 64, 64, 3) so a large bank never sits in memory as frames."""
+START_CHUNK = 1024   # resets rendered at a time for a reset bank
+
+
+def reset_frames(env_id: str, seeds) -> np.ndarray:
+    """The real env's first frame after a reset with each of `seeds`, uint8 (len(seeds), 64, 64, 3)."""
     import gymnasium as gym
     import minigrid  # noqa: F401  (registers the MiniGrid envs)
 
-    env = gym.make(env_id)
-    for first in range(0, count, chunk):
-        frames = []
-        for j in range(first, min(first + chunk, count)):
-            env.reset(seed=start_seed(seed, j))
-            frames.append(render_frame(env))
-        yield np.stack(frames)
+    env, frames = gym.make(env_id), []
+    for seed in seeds:
+        env.reset(seed=int(seed))
+        frames.append(render_frame(env))
     env.close()
+    return np.stack(frames)
+
+
+def record_starts(env_id: str, seed: int, count: int, chunk: int = START_CHUNK):
+    """The real env's first frames after `count` resets (seeds start_seed(seed, j)), yielded as uint8 chunks
+    (n, 64, 64, 3) so a large bank never sits in memory as frames."""
+    for first in range(0, count, chunk):
+        yield reset_frames(env_id, [start_seed(seed, j) for j in range(first, min(first + chunk, count))])
 
 
 def record_episode(env, policy, seed: int, index: int, epsilon: float = 0.2, persistence: float = 0.75) -> dict:

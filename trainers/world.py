@@ -34,7 +34,7 @@ from genie_env.vocab import build_vocab, ids_by_look
 from genie_env.bridge import NOOP, ActionBridge, change_signature
 from genie_env.world import ENV_ACTION_NAMES, WorldModel, encode_dataset, fit_bridge_on_data, frames_to_ids_numpy
 from trainers.labels import label_steps, step_changes
-from trainers.record import record_starts
+from trainers.record import START_CHUNK, record_starts
 
 
 @dataclass
@@ -342,7 +342,7 @@ def train(config: TrainWorldConfig) -> dict:
     starts = [frames_to_ids_numpy(world, data.frames[data.frame_start[train_eps]])]
     chunks = record_starts(data.env_ids[0], config.seed, config.start_states)
     starts += [frames_to_ids_numpy(world, frames) for frames in
-               tqdm(chunks, total=-(-config.start_states // 1024), desc="start states", unit="chunk")]
+               tqdm(chunks, total=-(-config.start_states // START_CHUNK), desc="start states", unit="chunk")]
     world.set_start_ids(np.concatenate(starts))
     world.set_reward_rule(data.rewards[train_steps], data.terminated[train_steps])
     metrics["train_seconds"] = time.time() - start
