@@ -4,8 +4,8 @@ A policy is a function ``(env, rng, previous_action) -> action`` over MiniGrid's
 pickup, drop, toggle, done); ``make_policy(name)`` returns a fresh one per episode, so a policy may keep
 per-episode state (the mixture picks its member once an episode) and an episode depends only on its own rng.
 
-Training data comes from a *mixture* (issue 10): uniform actions, sticky exploration at several persistences and
-a noisy planner, so no single policy's habits (say, "repeat the last action") are a shortcut the world can learn
+Training data comes from a *mixture* (issue 10): uniform actions, sticky exploration at several persistences, a
+noisy planner, and the planner for a random number of steps followed by uniform actions (`ExpertThenRandom`), so no single policy's habits (say, "repeat the last action") are a shortcut the world can learn
 instead of MiniGrid's rules. Evaluation adds policies that recorded nothing the world trained on ("wander",
 "sticky"), so a world is measured where an agent or a person will take it.
 """
@@ -104,25 +104,43 @@ def noisy_expert_policy(env, rng, previous, epsilon=0.2):
     return expert_action(env)
 
 
-# The training mixture's members, equally likely per episode.
+class ExpertThenRandom:
+    """The planner for its first `switch` steps, then uniform actions. The planner reaches the states behind its
+    subgoals (the key carried, the door open, the agent in the doorway) but only ever acts there one way; the
+    uniform part then tries every action in them. Without it a DoorKey-8x8 world had seen toggles with the key
+    beside an open door, turns in the doorway and drops behind the door almost only as the planner's rare
+    epsilon actions, and dreamed 54 of 7,147 one-step trials from the noisy planner's states wrong (docs/RESULTS.md)."""
+
+    MAX_SWITCH = 60   # the switch step is uniform in [0, MAX_SWITCH): DoorKey-8x8's planner needs 20 to 50 steps
+
+    def __init__(self, rng):
+        self.switch, self.steps = int(rng.integers(self.MAX_SWITCH)), 0
+
+    def __call__(self, env, rng, previous):
+        self.steps += 1
+        return expert_action(env) if self.steps <= self.switch else random_policy(env, rng, previous)
+
+
+# The training mixture's members, equally likely per episode; each entry makes a fresh one from the episode's rng.
 MIXTURE = (
-    random_policy,
-    lambda env, rng, prev: explore_policy(env, rng, prev, 0.25),
-    lambda env, rng, prev: explore_policy(env, rng, prev, 0.5),
-    lambda env, rng, prev: explore_policy(env, rng, prev, 0.75),
-    lambda env, rng, prev: noisy_expert_policy(env, rng, prev, 0.2),
-    lambda env, rng, prev: noisy_expert_policy(env, rng, prev, 0.5),
+    lambda rng: random_policy,
+    lambda rng: lambda env, rng, prev: explore_policy(env, rng, prev, 0.25),
+    lambda rng: lambda env, rng, prev: explore_policy(env, rng, prev, 0.5),
+    lambda rng: lambda env, rng, prev: explore_policy(env, rng, prev, 0.75),
+    lambda rng: lambda env, rng, prev: noisy_expert_policy(env, rng, prev, 0.2),
+    lambda rng: lambda env, rng, prev: noisy_expert_policy(env, rng, prev, 0.5),
+    ExpertThenRandom,
 )
 
-RECORDING_POLICIES = ("mixture", "random", "explore", "noisy-expert")
+RECORDING_POLICIES = ("mixture", "random", "explore", "noisy-expert", "expert-then-random")
 EVALUATION_POLICIES = ("uniform", "wander", "sticky", "noisy-expert")
-POLICIES = ("mixture", "random", "uniform", "explore", "sticky", "wander", "noisy-expert")
+POLICIES = ("mixture", "random", "uniform", "explore", "sticky", "wander", "noisy-expert", "expert-then-random")
 
 
 def make_policy(name: str, rng, epsilon: float = 0.2, persistence: float = 0.75):
     """A fresh policy for one episode; `rng` draws the mixture's member (and nothing else)."""
     if name == "mixture":
-        return MIXTURE[int(rng.integers(len(MIXTURE)))]
+        return MIXTURE[int(rng.integers(len(MIXTURE)))](rng)
     if name in ("random", "uniform"):
         return random_policy
     if name == "explore":
@@ -133,4 +151,6 @@ def make_policy(name: str, rng, epsilon: float = 0.2, persistence: float = 0.75)
         return wander_policy
     if name == "noisy-expert":
         return lambda env, rng, prev: noisy_expert_policy(env, rng, prev, epsilon)
+    if name == "expert-then-random":
+        return ExpertThenRandom(rng)
     raise ValueError(f"unknown policy {name!r}; known: {POLICIES}")

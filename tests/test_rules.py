@@ -203,3 +203,31 @@ def test_noop_rows_are_the_unlabelled_unchanged_steps_only():
         rows, codes = Brain(lam, dynamics, noop_code=7, noop_uniform=uniform).noop_rows(clip, ended, labels)
         assert rows.tolist() == [0, 2] and ((codes >= 0) & (codes < 8)).all()
     assert Brain(lam, dynamics).noop_rows(clip, ended, labels) is None
+
+
+def test_expert_then_random_plans_until_its_switch_then_acts_uniformly():
+    import gymnasium as gym
+    import minigrid  # noqa: F401
+
+    from genie_env.policies import MIXTURE, ExpertThenRandom, expert_action
+
+    env = gym.make("MiniGrid-DoorKey-8x8-v0")
+    switches = []
+    for seed in range(40):
+        env.reset(seed=seed)
+        rng = np.random.default_rng(seed)
+        policy = ExpertThenRandom(rng)
+        switches.append(policy.switch)
+        planned, later = [], []
+        for t in range(policy.switch + 30):
+            expected = expert_action(env)
+            action = policy(env, rng, None)
+            (planned if t < policy.switch else later).append(action == expected)
+            _, _, terminated, truncated, _ = env.step(action)
+            if terminated or truncated:
+                break
+        assert all(planned), seed
+        if len(later) >= 20:   # uniform actions agree with the planner about 1 time in 7, never always
+            assert np.mean(later) < 0.6, seed
+    assert 0 <= min(switches) and max(switches) < ExpertThenRandom.MAX_SWITCH and len(set(switches)) > 10
+    assert ExpertThenRandom in MIXTURE
