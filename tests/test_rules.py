@@ -231,3 +231,42 @@ def test_expert_then_random_plans_until_its_switch_then_acts_uniformly():
             assert np.mean(later) < 0.6, seed
     assert 0 <= min(switches) and max(switches) < ExpertThenRandom.MAX_SWITCH and len(set(switches)) > 10
     assert ExpertThenRandom in MIXTURE
+
+
+def test_every_action_tries_all_seven_from_each_visited_state(tiny_world):
+    from trainers.evaluate import every_action
+
+    result = every_action(tiny_world, "MiniGrid-Empty-5x5-v0", "wander", episodes=2, seed=5, horizon=4)
+    assert set(result["right_per_action"]) == set(ENV_ACTION_NAMES) and 1 <= result["states"] <= 8
+    assert 0 <= result["right"] <= 1 and all(0 <= v <= 1 for v in result["right_per_action"].values())
+    wrong = round((1 - result["right"]) * 7 * result["states"])
+    assert sum(result["wrong_where"].values()) <= wrong and (wrong == 0) == (not result["wrong_where"])
+    assert all(where.split(":")[0] in ENV_ACTION_NAMES for where in result["wrong_where"])
+
+
+def test_the_shipped_empty_world_dreams_every_action_right_from_unseen_states():
+    """Not only the actions a policy took: all seven, from every state it visits (Empty's rules: turns always act,
+    forward unless a wall is ahead, the rest never)."""
+    from genie_env import load_world_model
+    from trainers.evaluate import every_action
+
+    result = every_action(load_world_model("empty8", device="cpu"), "MiniGrid-Empty-8x8-v0", "uniform", episodes=3,
+                          seed=41_000, horizon=12)
+    assert result["states"] >= 12 and result["right"] == 1.0, result["wrong_where"]
+
+
+def test_situation_names_what_the_rules_read():
+    import gymnasium as gym
+    import minigrid  # noqa: F401
+    from minigrid.core.world_object import Key
+
+    from trainers.evaluate import situation
+
+    env = gym.make("MiniGrid-DoorKey-5x5-v0")
+    env.reset(seed=0)
+    u = env.unwrapped
+    u.grid.set(*u.front_pos, Key("yellow"))
+    assert situation(env) == "ahead key, carrying nothing"
+    u.grid.set(*u.front_pos, None)
+    u.carrying = Key("yellow")
+    assert situation(env) == "ahead empty, carrying key"

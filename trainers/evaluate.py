@@ -217,6 +217,68 @@ def policy_rollouts(world: WorldModel, env_id: str, policy: str, episodes: int, 
     return result, transitions
 
 
+def situation(env) -> str:
+    """What MiniGrid's rules read in a state: the cell ahead, what the agent carries, whether it stands in a door."""
+    u = env.unwrapped
+    ahead, standing = u.grid.get(*u.front_pos), u.grid.get(*u.agent_pos)
+    ahead = "empty" if ahead is None else f"{'open ' if getattr(ahead, 'is_open', False) else ''}{ahead.type}"
+    parts = [f"ahead {ahead}", f"carrying {u.carrying.type}" if u.carrying is not None else "carrying nothing"]
+    return ", ".join(parts + (["in the doorway"] if standing is not None and standing.type == "door" else []))
+
+
+def every_action(world: WorldModel, env_id: str, policy: str, episodes: int, seed: int, horizon: int = 30) -> dict:
+    """Every env action from every state `policy` visits in the real env, each tried on a copy of the env, against
+    the dream from the same real frame through the documented frame-only calls (`env_to_latent_action(frame,
+    action)`, then `dream(frame, latent)`). Rollouts test only the actions a policy took; a world that knows
+    MiniGrid's rules gets all seven right wherever the agent stands (toggle with the key two cells from the door,
+    pickup with nothing ahead, a turn in the doorway). Returns the share right per action and the situations
+    (`situation`) of the wrong ones."""
+    import copy
+    from collections import Counter
+
+    import gymnasium as gym
+    import minigrid  # noqa: F401
+
+    from genie_env.frames import render_frame
+    from genie_env.policies import make_policy
+
+    envs = [gym.make(env_id) for _ in range(episodes)]
+    rngs = [np.random.default_rng([seed, i]) for i in range(episodes)]
+    for i, env in enumerate(envs):
+        env.reset(seed=seed + i)
+    policies, previous = [make_policy(policy, rng) for rng in rngs], [None] * episodes
+    alive, n = np.ones(episodes, bool), len(ENV_ACTION_NAMES)
+    right, tried, wrong_where = np.zeros(n, int), np.zeros(n, int), Counter()
+    for _ in range(horizon):
+        live = np.flatnonzero(alive)
+        if not len(live):
+            break
+        frames = np.stack([render_frame(envs[i]) for i in live])
+        real = np.empty((len(live), n, *frames.shape[1:]), np.uint8)
+        for j, i in enumerate(live):
+            for a in range(n):
+                trial = copy.deepcopy(envs[i])
+                trial.step(a)
+                real[j, a] = render_frame(trial)
+        before = np.repeat(frames, n, 0)
+        latents = world.env_to_latent_action(before, np.tile(np.arange(n), len(live)))
+        dreamed = world.dream(before[:, None], latents[:, None])[:, 0]
+        ok = (psnr(dreamed, real.reshape(-1, *frames.shape[1:])) >= CORRECT_DB).reshape(len(live), n)
+        right, tried = right + ok.sum(0), tried + len(live)
+        for j, a in zip(*np.nonzero(~ok)):
+            wrong_where[f"{ENV_ACTION_NAMES[a]}: {situation(envs[live[j]])}"] += 1
+        for i in live:
+            previous[i] = int(policies[i](envs[i], rngs[i], previous[i]))
+            _, _, terminated, truncated, _ = envs[i].step(previous[i])
+            alive[i] = not (terminated or truncated)
+    for env in envs:
+        env.close()
+    return {"policy": policy, "episodes": episodes, "first_seed": seed, "horizon": horizon, "states": int(tried[0]),
+            "right": float(right.sum() / max(tried.sum(), 1)),
+            "right_per_action": {name: float(right[a] / max(tried[a], 1)) for a, name in enumerate(ENV_ACTION_NAMES)},
+            "wrong_where": dict(wrong_where.most_common(10))}
+
+
 def guard_rates(world: WorldModel, transitions) -> dict:
     """How often the dream's change guard acts on real transitions (frames before, env actions, frames after).
 
@@ -257,16 +319,21 @@ def latent_consistency(world: WorldModel, frames: np.ndarray) -> dict:
 
 
 def evaluate_policies(world: WorldModel, env_id: str, policies: list[str], episodes: int, seed: int,
-                      horizon: int = 50) -> dict:
-    """Rollout fidelity under each policy, the guard's rates and latent consistency on the real transitions seen."""
-    results, seen = {}, []
+                      horizon: int = 50, rule_episodes: int = 0, rule_horizon: int = 30) -> dict:
+    """Rollout fidelity under each policy, the guard's rates and latent consistency on the real transitions seen;
+    with `rule_episodes`, every action from the states each policy visits (`every_action`, on other seeds)."""
+    results, seen, rules = {}, [], {}
     for index, policy in enumerate(policies):
         results[policy], transitions = policy_rollouts(world, env_id, policy, episodes, seed + 10_000 * index, horizon)
         if transitions is not None:
             seen.append(transitions)
+        if rule_episodes:
+            rules[policy] = every_action(world, env_id, policy, rule_episodes, seed + 10_000 * index + 5_000, rule_horizon)
     out = {"env": env_id, "policies": results,
            "correct_at_last_min": min((r[f"correct_at_{horizon}"] for r in results.values()
                                        if r.get(f"correct_at_{horizon}") is not None), default=None)}
+    if rules:
+        out.update({"every_action": rules, "every_action_right_min": min(r["right"] for r in rules.values())})
     if seen:
         transitions = tuple(np.concatenate(parts) for parts in zip(*seen))
         out.update(guard_rates(world, transitions))
@@ -313,7 +380,7 @@ def evaluate_world(args) -> dict:
               **heads(world, data, head_steps)}
     if args.policies:
         result["under_policies"] = evaluate_policies(world, env_id, args.policies, args.policy_episodes, args.policy_seed,
-                                                     args.policy_horizon)
+                                                     args.policy_horizon, args.rule_episodes, args.rule_horizon)
     return result
 
 
@@ -446,7 +513,7 @@ def evaluate_agent(args) -> dict:
     return result
 
 
-COUNTS = ("frames", "transitions", "clips", "rollouts", "policy_episodes", "episodes")   # flags that must be >= 1
+COUNTS = ("frames", "transitions", "clips", "rollouts", "policy_episodes", "episodes", "rule_horizon")   # flags that must be >= 1
 
 
 def main(argv=None) -> None:
@@ -471,6 +538,9 @@ def main(argv=None) -> None:
     world.add_argument("--policy-episodes", type=int, default=40)
     world.add_argument("--policy-horizon", type=int, default=50)
     world.add_argument("--policy-seed", type=int, default=2_000_000, help="first real seed of those rollouts")
+    world.add_argument("--rule-episodes", type=int, default=20,
+                       help="episodes per policy whose every state tries all seven actions (0: skip; seeds: policy seed + 5,000)")
+    world.add_argument("--rule-horizon", type=int, default=30, help="steps of each of those episodes")
     world.add_argument("--seed", type=int, default=0)
     world.add_argument("--json", default=None)
     agent = sub.add_parser("agent", help="a trained agent's success in the real env (and its return in the dream)")
@@ -486,6 +556,8 @@ def main(argv=None) -> None:
     for count in COUNTS:   # a mean over 0 episodes is NaN, which is not even JSON
         if getattr(args, count, 1) < 1:
             sys.exit(f"error: --{count.replace('_', '-')} must be >= 1, got {getattr(args, count)}")
+    if getattr(args, "rule_episodes", 0) < 0:
+        sys.exit(f"error: --rule-episodes must be >= 0 (0: skip the every-action check), got {args.rule_episodes}")
     jobs = {"tokenizer": evaluate_tokenizer, "world": evaluate_world, "agent": evaluate_agent}
     try:
         result = jobs[args.what](args)
