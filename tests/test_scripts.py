@@ -78,3 +78,32 @@ def test_first_wrong_benchmark_names_each_episodes_outcome(tiny_world_path):
     failures = out.count("'kind': ")
     assert failures == sum(int(line.split()[0]) for line in out.splitlines()[1:]
                            if line.split()[1].startswith("(")) # one listed failure per failed episode
+
+
+def test_random_states_benchmark_places_reachable_states_and_scores_every_action(tmp_path):
+    import importlib.util
+
+    import gymnasium as gym
+    import minigrid  # noqa: F401
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location("random_states", ROOT / "benchmarks" / "random_states.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    place = module.place
+
+    env, rng = gym.make("MiniGrid-DoorKey-8x8-v0"), np.random.default_rng(0)
+    for i in range(20):
+        env.reset(seed=6_000_000 + i)
+        u = env.unwrapped
+        door_x = next(x for x in range(u.width) for y in range(u.height)
+                      if u.grid.get(x, y) is not None and u.grid.get(x, y).type == "door")
+        phase = place(env, i, rng)
+        cell = u.grid.get(*u.agent_pos)
+        assert cell is None or (cell.type == "door" and cell.is_open), (i, cell)
+        if phase == "door locked":
+            assert u.agent_pos[0] < door_x   # behind a locked door the agent could not have gone
+    out = run("benchmarks/random_states.py", "--world", "doorkey8", "--states", "4", "--json", tmp_path / "r.json")
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert set(result["phases"]) == {"door locked", "door open"} and "door open" in out
+    assert all(0 <= p["right"] <= 1 and p["states"] == 2 for p in result["phases"].values())

@@ -226,6 +226,28 @@ def situation(env) -> str:
     return ", ".join(parts + (["in the doorway"] if standing is not None and standing.type == "door" else []))
 
 
+def dream_every_action(world: WorldModel, envs: list) -> np.ndarray:
+    """(N, 7) bool: from each real env's current state, each env action's dreamed next frame (through the documented
+    calls, `env_to_latent_action` then `dream`, from the real frame) is within CORRECT_DB of the real next frame,
+    the action taken on a copy of the env (the env itself does not move)."""
+    import copy
+
+    from genie_env.frames import render_frame
+
+    n = len(ENV_ACTION_NAMES)
+    frames = np.stack([render_frame(env) for env in envs])
+    real = np.empty((len(envs), n, *frames.shape[1:]), np.uint8)
+    for j, env in enumerate(envs):
+        for a in range(n):
+            trial = copy.deepcopy(env)
+            trial.step(a)
+            real[j, a] = render_frame(trial)
+    before = np.repeat(frames, n, 0)
+    latents = world.env_to_latent_action(before, np.tile(np.arange(n), len(envs)))
+    dreamed = world.dream(before[:, None], latents[:, None])[:, 0]
+    return (psnr(dreamed, real.reshape(-1, *frames.shape[1:])) >= CORRECT_DB).reshape(len(envs), n)
+
+
 def every_action(world: WorldModel, env_id: str, policy: str, episodes: int, seed: int, horizon: int = 30) -> dict:
     """Every env action from every state `policy` visits in the real env, each tried on a copy of the env, against
     the dream from the same real frame through the documented frame-only calls (`env_to_latent_action(frame,
@@ -233,13 +255,11 @@ def every_action(world: WorldModel, env_id: str, policy: str, episodes: int, see
     MiniGrid's rules gets all seven right wherever the agent stands (toggle with the key two cells from the door,
     pickup with nothing ahead, a turn in the doorway). Returns the share right per action and the situations
     (`situation`) of the wrong ones."""
-    import copy
     from collections import Counter
 
     import gymnasium as gym
     import minigrid  # noqa: F401
 
-    from genie_env.frames import render_frame
     from genie_env.policies import make_policy
 
     envs = [gym.make(env_id) for _ in range(episodes)]
@@ -253,17 +273,7 @@ def every_action(world: WorldModel, env_id: str, policy: str, episodes: int, see
         live = np.flatnonzero(alive)
         if not len(live):
             break
-        frames = np.stack([render_frame(envs[i]) for i in live])
-        real = np.empty((len(live), n, *frames.shape[1:]), np.uint8)
-        for j, i in enumerate(live):
-            for a in range(n):
-                trial = copy.deepcopy(envs[i])
-                trial.step(a)
-                real[j, a] = render_frame(trial)
-        before = np.repeat(frames, n, 0)
-        latents = world.env_to_latent_action(before, np.tile(np.arange(n), len(live)))
-        dreamed = world.dream(before[:, None], latents[:, None])[:, 0]
-        ok = (psnr(dreamed, real.reshape(-1, *frames.shape[1:])) >= CORRECT_DB).reshape(len(live), n)
+        ok = dream_every_action(world, [envs[i] for i in live])
         right, tried = right + ok.sum(0), tried + len(live)
         for j, a in zip(*np.nonzero(~ok)):
             wrong_where[f"{ENV_ACTION_NAMES[a]}: {situation(envs[live[j]])}"] += 1
