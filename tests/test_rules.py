@@ -209,7 +209,7 @@ def test_expert_then_random_plans_until_its_switch_then_acts_uniformly():
     import gymnasium as gym
     import minigrid  # noqa: F401
 
-    from genie_env.policies import MIXTURE, ExpertThenRandom, expert_action
+    from genie_env.policies import ExpertThenRandom, expert_action, make_policy
 
     env = gym.make("MiniGrid-DoorKey-8x8-v0")
     switches = []
@@ -230,7 +230,7 @@ def test_expert_then_random_plans_until_its_switch_then_acts_uniformly():
         if len(later) >= 20:   # uniform actions agree with the planner about 1 time in 7, never always
             assert np.mean(later) < 0.6, seed
     assert 0 <= min(switches) and max(switches) < ExpertThenRandom.MAX_SWITCH and len(set(switches)) > 10
-    assert ExpertThenRandom in MIXTURE
+    assert isinstance(make_policy("expert-then-random", np.random.default_rng(0)), ExpertThenRandom)
 
 
 def test_every_action_tries_all_seven_from_each_visited_state(tiny_world):
