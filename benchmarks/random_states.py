@@ -13,7 +13,6 @@ calls (`trainers.evaluate.dream_every_action`); the wrong ones are named by what
 from __future__ import annotations
 
 import argparse
-import json
 from collections import Counter
 
 import numpy as np
@@ -70,12 +69,14 @@ def main(argv=None) -> None:
                 wrong[f"{name}: {situation(env)}, {phase}"] += 1
     result = {"world": args.world, "env": args.env, "states": args.states, "first_seed": args.seed, "phases": {}}
     for phase in ("door locked", "door open"):
-        per = {name: right[phase, name] / tried[phase, name] for name in ENV_ACTION_NAMES if tried[phase, name]}
-        if per:
-            result["phases"][phase] = {"states": tried[phase, ENV_ACTION_NAMES[0]], "right": float(np.mean(list(per.values()))),
-                                       "right_per_action": per}
-            print(f"{phase}: {tried[phase, ENV_ACTION_NAMES[0]]} states, all seven actions right {100 * np.mean(list(per.values())):.2f} %; "
-                  + ", ".join(f"{k} {100 * v:.1f} %" for k, v in per.items() if v < 1))
+        states = tried[phase, ENV_ACTION_NAMES[0]]   # every action is tried once per state
+        if not states:
+            continue
+        per = {name: right[phase, name] / states for name in ENV_ACTION_NAMES}
+        share = float(np.mean(list(per.values())))
+        result["phases"][phase] = {"states": states, "right": share, "right_per_action": per}
+        print(f"{phase}: {states} states, all seven actions right {100 * share:.2f} %; "
+              + ", ".join(f"{k} {100 * v:.1f} %" for k, v in per.items() if v < 1))
     result["wrong_where"] = dict(wrong.most_common(12))
     for where, count in wrong.most_common(12):
         print(f"  {count:4d}  {where}")

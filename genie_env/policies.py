@@ -122,15 +122,14 @@ class ExpertThenRandom:
         return expert_action(env) if self.steps <= self.switch else random_policy(env, rng, previous)
 
 
-# The training mixture's members, equally likely per episode; each entry makes a fresh one from the episode's rng.
-# (This is the mixture both shipped worlds were recorded with.)
+# The training mixture's members, equally likely per episode (the mixture both shipped worlds were recorded with).
 MIXTURE = (
-    lambda rng: random_policy,
-    lambda rng: lambda env, rng, prev: explore_policy(env, rng, prev, 0.25),
-    lambda rng: lambda env, rng, prev: explore_policy(env, rng, prev, 0.5),
-    lambda rng: lambda env, rng, prev: explore_policy(env, rng, prev, 0.75),
-    lambda rng: lambda env, rng, prev: noisy_expert_policy(env, rng, prev, 0.2),
-    lambda rng: lambda env, rng, prev: noisy_expert_policy(env, rng, prev, 0.5),
+    random_policy,
+    lambda env, rng, prev: explore_policy(env, rng, prev, 0.25),
+    lambda env, rng, prev: explore_policy(env, rng, prev, 0.5),
+    lambda env, rng, prev: explore_policy(env, rng, prev, 0.75),
+    lambda env, rng, prev: noisy_expert_policy(env, rng, prev, 0.2),
+    lambda env, rng, prev: noisy_expert_policy(env, rng, prev, 0.5),
 )
 
 RECORDING_POLICIES = ("mixture", "random", "explore", "noisy-expert", "expert-then-random")
@@ -142,7 +141,7 @@ def make_policy(name: str, rng, epsilon: float = 0.2, persistence: float = 0.75)
     """A fresh policy for one episode; `rng` draws the mixture's member or `expert-then-random`'s switch step (and
     nothing else)."""
     if name == "mixture":
-        return MIXTURE[int(rng.integers(len(MIXTURE)))](rng)
+        return MIXTURE[int(rng.integers(len(MIXTURE)))]
     if name in ("random", "uniform"):
         return random_policy
     if name == "explore":

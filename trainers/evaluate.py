@@ -150,6 +150,21 @@ def rollout_fidelity(world: WorldModel, data: Dataset, episodes: np.ndarray, hor
             "rollout_episodes_alive_at_50": int(alive[:, horizon - 1].sum()) if horizon >= 50 else None}
 
 
+def policy_episodes(env_id: str, policy: str, episodes: int, seed: int) -> tuple[list, list, list]:
+    """(envs, rngs, policies) for `episodes` real episodes of `policy` (genie_env.policies): episode i is reset on
+    seed + i and draws from its own rng [seed, i], so an episode depends only on its own seed."""
+    import gymnasium as gym
+    import minigrid  # noqa: F401
+
+    from genie_env.policies import make_policy
+
+    envs = [gym.make(env_id) for _ in range(episodes)]
+    rngs = [np.random.default_rng([seed, i]) for i in range(episodes)]
+    for i, env in enumerate(envs):
+        env.reset(seed=seed + i)
+    return envs, rngs, [make_policy(policy, rng) for rng in rngs]
+
+
 def policy_rollouts(world: WorldModel, env_id: str, policy: str, episodes: int, seed: int, horizon: int = 50) -> dict:
     """Drive the dream with a policy's real actions, exactly as a user does, on seeds training never saw.
 
@@ -159,17 +174,9 @@ def policy_rollouts(world: WorldModel, env_id: str, policy: str, episodes: int, 
     latent)`. A dreamed frame is correct when it is within CORRECT_DB of the real one. Also returns the real
     transitions seen, (frames before, actions, frames after), for the guard and consistency measurements.
     """
-    import gymnasium as gym
-    import minigrid  # noqa: F401
-
     from genie_env.frames import render_frame
-    from genie_env.policies import make_policy
 
-    envs = [gym.make(env_id) for _ in range(episodes)]
-    rngs = [np.random.default_rng([seed, i]) for i in range(episodes)]
-    for i, env in enumerate(envs):
-        env.reset(seed=seed + i)
-    policies = [make_policy(policy, rng) for rng in rngs]
+    envs, rngs, policies = policy_episodes(env_id, policy, episodes, seed)
     real = np.stack([render_frame(env) for env in envs])
     dreamed = real.copy()
     previous = [None] * episodes
@@ -257,16 +264,8 @@ def every_action(world: WorldModel, env_id: str, policy: str, episodes: int, see
     (`situation`) of the wrong ones."""
     from collections import Counter
 
-    import gymnasium as gym
-    import minigrid  # noqa: F401
-
-    from genie_env.policies import make_policy
-
-    envs = [gym.make(env_id) for _ in range(episodes)]
-    rngs = [np.random.default_rng([seed, i]) for i in range(episodes)]
-    for i, env in enumerate(envs):
-        env.reset(seed=seed + i)
-    policies, previous = [make_policy(policy, rng) for rng in rngs], [None] * episodes
+    envs, rngs, policies = policy_episodes(env_id, policy, episodes, seed)
+    previous = [None] * episodes
     alive, n = np.ones(episodes, bool), len(ENV_ACTION_NAMES)
     right, tried, wrong_where = np.zeros(n, int), np.zeros(n, int), Counter()
     for _ in range(horizon):
