@@ -131,23 +131,54 @@ class ChangeGuard:
 @dataclass
 class RewardRule:
     """Rewards as real play shows them: clipped to [low, high]; paid only where an episode ends if `at_end_only`
-    (MiniGrid's are). An unclipped head summed over a 256-step dream paid 10x the real return."""
+    (MiniGrid's are). An unclipped head summed over a 256-step dream paid 10x the real return.
+
+    With `success_base` / `success_slope` / `time_limit` (read off real play by `from_data` when every success
+    paid base - slope * t / T, t the env's step count and T its limit: MiniGrid's 1 - 0.9 t / T), an episode end
+    whose head says "success" pays exactly that for the dream's own step count t, with T the real env's own
+    limit: the head cannot see the time, so alone it paid the data's average success (0.867 at any step)."""
 
     low: float
     high: float
     at_end_only: bool
+    success_base: float | None = None
+    success_slope: float | None = None
+    time_limit: int | None = None
+
+    TIME_FIT_TOLERANCE = 1e-3   # every success of the data within this of base - slope * t / T, or no time rule
 
     @classmethod
-    def from_data(cls, rewards, terminated) -> "RewardRule":
+    def from_data(cls, rewards, terminated, times=None, limits=None, time_limit: int | None = None) -> "RewardRule":
+        """From real steps: rewards and terminated (S,); with `times` (S,) (the env's step count after each step),
+        `limits` (S,) (the limit each episode ran under) and `time_limit` (the real env's own), the time rule too."""
         rewards, terminated = np.asarray(rewards, np.float64), np.asarray(terminated, bool)
         if rewards.shape != terminated.shape or rewards.ndim != 1 or not len(rewards):
             raise ValueError(f"rewards and terminated must be two (S,) arrays, got {rewards.shape} and {terminated.shape}")
-        return cls(min(float(rewards.min()), 0.0), max(float(rewards.max()), 0.0), bool((rewards[~terminated] == 0).all()))
+        rule = cls(min(float(rewards.min()), 0.0), max(float(rewards.max()), 0.0), bool((rewards[~terminated] == 0).all()))
+        success = terminated & (rewards > 0)
+        if times is None or limits is None or time_limit is None or not rule.at_end_only or success.sum() < 2:
+            return rule
+        fraction = np.asarray(times, np.float64)[success] / np.asarray(limits, np.float64)[success]
+        design = np.stack([np.ones_like(fraction), -fraction], 1)
+        (base, slope), *_ = np.linalg.lstsq(design, rewards[success], rcond=None)
+        if np.abs(design @ (base, slope) - rewards[success]).max() > cls.TIME_FIT_TOLERANCE or np.ptp(fraction) == 0:
+            return rule
+        return cls(rule.low, rule.high, True, float(round(base, 6)), float(round(slope, 6)), int(time_limit))
 
-    def apply(self, reward: torch.Tensor, ended: torch.Tensor) -> torch.Tensor:
-        """The reward head's output (N,) as the dream pays it, given the dream's episode ends (N,) bool."""
+    @property
+    def timed(self) -> bool:
+        return self.time_limit is not None
+
+    def apply(self, reward: torch.Tensor, ended: torch.Tensor, steps: torch.Tensor | None = None) -> torch.Tensor:
+        """The reward head's output (N,) as the dream pays it, given the dream's episode ends (N,) bool and, for
+        the time rule, each world's step count after this step (N,)."""
         reward = reward.clamp(self.low, self.high)
+        if self.timed and steps is not None:
+            # "success" where the head pays more than half of the least a success pays (at t = T); the pay is the time's
+            least = self.success_base - self.success_slope
+            paid = (self.success_base - self.success_slope * steps.to(reward.dtype) / self.time_limit).clamp(min=least)
+            return torch.where(ended & (reward > 0.5 * least), paid, torch.zeros_like(reward))
         return torch.where(ended, reward, torch.zeros_like(reward)) if self.at_end_only else reward
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if v is not None}

@@ -5,7 +5,9 @@ A dataset folder holds
 - ``shard_00000.npz`` ...: ``np.savez_compressed`` archives, each written atomically, each holding whole episodes:
   ``frames`` (F, 64, 64, 3) uint8, ``actions`` (S,) int8, ``rewards`` (S,) float32, ``terminated`` (S,) bool,
   ``truncated`` (S,) bool, ``episode_lengths`` (E,) int32 and ``episode_seeds`` (E,) int64, where an episode of
-  T steps stores T + 1 frames (the reset frame, then one per step) so F = S + E;
+  T steps stores T + 1 frames (its first frame, then one per step) so F = S + E; and, from explorer recordings,
+  ``episode_offsets`` (E,) int32: the real steps replayed from the reset on ``episode_seeds`` before the episode's
+  first frame (0, or absent: the episode starts at a reset), so a reward's time ``t`` is offset + step + 1;
 - ``manifest.json``: written last, listing shards and counts. Its presence means the dataset is complete.
 """
 from __future__ import annotations
@@ -14,7 +16,7 @@ import hashlib
 import io
 import zipfile
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,7 @@ from genie_env.io import atomic_write_bytes, read_json, sha256_file
 
 FORMAT_VERSION = 1
 SHARD_KEYS = ("frames", "actions", "rewards", "terminated", "truncated", "episode_lengths", "episode_seeds")
+OPTIONAL_KEYS = ("episode_offsets",)   # absent in older shards: every episode there starts at a reset
 
 
 def dataset_digest(paths) -> str:
@@ -31,6 +34,20 @@ def dataset_digest(paths) -> str:
     what a resumed run compares to know it reads the same data."""
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
     return hashlib.sha256("".join(sha256_file(Path(p) / "manifest.json") for p in paths).encode()).hexdigest()
+
+
+@lru_cache(maxsize=None)
+def time_limit(env_id: str, max_steps: int = 0) -> int:
+    """The step limit a real MiniGrid env runs under: `max_steps` when it was cut (> 0), else the env's own."""
+    if max_steps > 0:
+        return max_steps
+    import gymnasium as gym
+    import minigrid  # noqa: F401  (registers the MiniGrid envs)
+
+    env = gym.make(env_id)
+    limit = int(env.unwrapped.max_steps)
+    env.close()
+    return limit
 
 
 def shard_name(index: int) -> str:
@@ -47,6 +64,7 @@ def write_shard(path, episodes: list[dict]) -> dict:
         "truncated": np.concatenate([e["truncated"] for e in episodes]).astype(bool),
         "episode_lengths": np.array([len(e["actions"]) for e in episodes], dtype=np.int32),
         "episode_seeds": np.array([e["seed"] for e in episodes], dtype=np.int64),
+        "episode_offsets": np.array([e.get("offset", 0) for e in episodes], dtype=np.int32),
     }
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
@@ -59,11 +77,15 @@ def read_shard(path) -> dict:
     try:
         with np.load(path, allow_pickle=False) as archive:
             shard = {k: archive[k] for k in SHARD_KEYS}
+            lengths = shard["episode_lengths"]
+            shard["episode_offsets"] = archive["episode_offsets"] if "episode_offsets" in archive.files \
+                else np.zeros(len(lengths), np.int32)
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
         raise ValueError(f"{path}: not a readable dataset shard ({type(e).__name__}: {e})") from None
     lengths = shard["episode_lengths"]
     steps, frames = int(lengths.sum()), int(lengths.sum() + len(lengths))
-    if len(shard["actions"]) != steps or len(shard["frames"]) != frames or shard["frames"].shape[1:] != (FRAME_SIZE, FRAME_SIZE, 3):
+    if len(shard["actions"]) != steps or len(shard["frames"]) != frames or shard["frames"].shape[1:] != (FRAME_SIZE, FRAME_SIZE, 3) \
+            or shard["episode_offsets"].shape != lengths.shape or (shard["episode_offsets"] < 0).any():
         raise ValueError(f"{path}: inconsistent shard (episode lengths do not match the arrays)")
     return shard
 
@@ -85,21 +107,46 @@ class Dataset:
     lengths: np.ndarray
     seeds: np.ndarray
     env_ids: list
+    offsets: np.ndarray | None = None     # (E,) real steps before each episode's first frame (None: all 0)
+    time_limits: np.ndarray | None = None  # (E,) the real env's step limit each episode ran under (None: unknown)
 
     @classmethod
     def load(cls, paths) -> "Dataset":
         paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
-        shards, env_ids = [], []
+        shards, env_ids, limits = [], [], []
         for folder in map(Path, paths):
             manifest = read_json(folder / "manifest.json")
+            limit = time_limit(manifest["env_id"], int(manifest.get("max_steps", 0) or 0))
             for entry in manifest["shards"]:
                 shards.append(read_shard(folder / entry["file"]))
                 env_ids += [manifest["env_id"]] * entry["episodes"]
+                limits += [limit] * entry["episodes"]
         if not shards:
             raise ValueError(f"no episodes in {paths}")
-        cat = {k: np.concatenate([s[k] for s in shards]) for k in SHARD_KEYS}
+        cat = {k: np.concatenate([s[k] for s in shards]) for k in (*SHARD_KEYS, *OPTIONAL_KEYS)}
         return cls(cat["frames"], cat["actions"], cat["rewards"], cat["terminated"], cat["truncated"],
-                   cat["episode_lengths"], cat["episode_seeds"], env_ids)
+                   cat["episode_lengths"], cat["episode_seeds"], env_ids, cat["episode_offsets"].astype(np.int64),
+                   np.array(limits, np.int64))
+
+    @property
+    def starts_at_reset(self) -> np.ndarray:
+        """(E,) bool: episodes whose first frame is a reset frame (not a state an explorer replayed to)."""
+        return np.ones(self.num_episodes, bool) if self.offsets is None else self.offsets == 0
+
+    def reward_facts(self, steps) -> dict:
+        """What `WorldModel.set_reward_rule` reads off real play at `steps`: rewards, ends, the env's step count
+        after each step, the limit it ran under, and the real env's own limit (what the dream pays against)."""
+        steps = np.asarray(steps)
+        limits = None if self.time_limits is None else np.repeat(self.time_limits, self.lengths)[steps]
+        return {"rewards": self.rewards[steps], "terminated": self.terminated[steps], "times": self.step_time[steps],
+                "limits": limits, "time_limit": time_limit(self.env_ids[0]) if limits is not None else None}
+
+    @cached_property
+    def step_time(self) -> np.ndarray:
+        """(S,) the real env's step count after each step (MiniGrid's `step_count`, which its reward reads)."""
+        offsets = np.zeros(self.num_episodes, np.int64) if self.offsets is None else self.offsets
+        return (np.arange(len(self.actions)) - np.repeat(self.step_start, self.lengths)
+                + np.repeat(offsets, self.lengths) + 1)
 
     @property
     def num_episodes(self) -> int:

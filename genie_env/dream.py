@@ -61,6 +61,7 @@ class DreamCore:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         self.world, self.num_envs, self.temperature = world, num_envs, float(temperature)
         self.ids = torch.zeros(num_envs, world.context, 16, 16, dtype=torch.long, device=world.device)
+        self.elapsed = torch.zeros(num_envs, dtype=torch.long, device=world.device)   # steps since each world's start
         self.generator = torch.Generator(world.device)
         self.compiled = compile_mode is not None
         self._dream_step = self._fast_dream_step(compile_mode, precision)
@@ -95,11 +96,15 @@ class DreamCore:
     def reset(self, index: np.ndarray, frames: np.ndarray) -> None:
         """Restart worlds `index` from uint8 frames (len(index) or 1, 64, 64, 3); one frame starts them all."""
         frames = check_frames(frames, "frames", 4)
-        self.ids[torch.as_tensor(index, device=self.ids.device)] = self.world.context_ids(frames[:, None])
+        index = torch.as_tensor(index, device=self.ids.device)
+        self.ids[index] = self.world.context_ids(frames[:, None])
+        self.elapsed[index] = 0
 
     def start(self, index: np.ndarray, states: np.ndarray) -> None:
         """Restart worlds `index` from the bank's start states `states` (both (n,) ints)."""
-        self.ids[torch.as_tensor(index, device=self.ids.device)] = self.start_ids[torch.as_tensor(states, device=self.ids.device)]
+        index = torch.as_tensor(index, device=self.ids.device)
+        self.ids[index] = self.start_ids[torch.as_tensor(states, device=self.ids.device)]
+        self.elapsed[index] = 0
 
     def restart(self, mask: torch.Tensor) -> None:
         """Restart the worlds where `mask` (N,) bool is set from start states of the bank, drawn with the core's
@@ -107,6 +112,7 @@ class DreamCore:
         bank = self.start_ids
         pick = torch.randint(len(bank), (self.num_envs,), generator=self.generator, device=bank.device)
         self.ids = torch.where(mask.view(-1, 1, 1, 1), bank[pick], self.ids)
+        self.elapsed = torch.where(mask, 0, self.elapsed)
 
     def latents_for(self, env_actions) -> torch.Tensor:
         """Real env actions (N,) -> the latents (N,) that do them here, read by the world's bridge in each
@@ -116,11 +122,13 @@ class DreamCore:
         return self.world.latents_for(self.ids, env_actions)
 
     def step(self, latents: torch.Tensor):
-        """latents (N,) -> (reward (N,) float32, ended (N,) bool, effect class (N,) of what each latent did)."""
+        """latents (N,) -> (reward (N,) float32, ended (N,) bool, effect class (N,) of what each latent did). The
+        reward follows the world's step count (MiniGrid pays 1 - 0.9 t / T), counted here from each world's start."""
         generator = self.generator if self.temperature > 0 else None   # greedy draws nothing
         if self.compiled:
             torch.compiler.cudagraph_mark_step_begin()   # CUDA graphs reuse output memory from step to step
-        nxt, reward, ended, effect = self._dream_step(self.ids, latents, self.temperature, generator)
+        self.elapsed = self.elapsed + 1
+        nxt, reward, ended, effect = self._dream_step(self.ids, latents, self.temperature, generator, self.elapsed)
         if self.compiled:
             reward, ended = reward.clone(), ended.clone()
             effect = None if effect is None else effect.clone()

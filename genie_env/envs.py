@@ -73,7 +73,9 @@ class GenieDreamEnv(gym.Env):
     `Box(0, codebook_size - 1, (16, 16), int64)`, the tokenizer codes of that frame.
 
     ## Rewards
-    The reward head's prediction for the step (MiniGrid pays `1 - 0.9 * steps / max_steps` on reaching the goal).
+    As MiniGrid pays: on reaching the goal `1 - 0.9 * t / T`, t the steps since `reset()` counted by the env and T
+    the real env's own limit (e.g. 640 for DoorKey-8x8), where the world's episode-end and reward heads say the
+    goal was reached; 0 elsewhere. Worlds made before the time rule pay their reward head's (clipped) value.
 
     ## Episode End
     Terminated when the episode-end head predicts the episode ends (probability > 0.5); truncated after
@@ -215,7 +217,6 @@ class GenieDreamVectorEnv(VectorEnv):
         self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, num_envs)
         self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
         self.core = DreamCore(self.world, num_envs, temperature, compile_mode, precision)
-        self.elapsed = torch.zeros(num_envs, dtype=torch.long, device=self.device)
         self.needs_reset = torch.zeros(num_envs, dtype=torch.bool, device=self.device)
         self._started, self._closed = False, False
 
@@ -229,7 +230,6 @@ class GenieDreamVectorEnv(VectorEnv):
     def _restart(self, mask: torch.Tensor) -> None:
         """Start the worlds where `mask` (N,) bool is set afresh from the start-frame bank, on the device."""
         self.core.restart(mask)
-        self.elapsed = torch.where(mask, 0, self.elapsed)
         self.needs_reset = self.needs_reset & ~mask
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -239,7 +239,6 @@ class GenieDreamVectorEnv(VectorEnv):
         self.core.seed(int(self.np_random.integers(2**63 - 1)))
         if options and options.get("frame") is not None:   # every world starts from the given image
             self.core.reset(np.arange(self.num_envs), check_frames(options["frame"], "options['frame']", 3)[None])
-            self.elapsed.zero_()
             self.needs_reset.zero_()
         else:
             self._restart(torch.ones(self.num_envs, dtype=torch.bool, device=self.device))
@@ -271,10 +270,9 @@ class GenieDreamVectorEnv(VectorEnv):
         latents = self.core.latents_for(actions) if self.actions == "env" else actions
         reward, terminated, effect = self.core.step(latents)
         restarting = self.needs_reset   # next-step autoreset: these worlds ignore the action and start afresh
-        self._restart(restarting)
-        self.elapsed = self.elapsed + ~restarting
+        self._restart(restarting)   # their step count starts again at 0 (the core counts every world's steps)
         terminated = terminated & ~restarting
-        truncated = ~terminated & ~restarting & (self.elapsed >= self.max_episode_steps) if self.max_episode_steps \
+        truncated = ~terminated & ~restarting & (self.core.elapsed >= self.max_episode_steps) if self.max_episode_steps \
             else torch.zeros_like(terminated)
         reward = torch.where(restarting, 0.0, reward)
         self.needs_reset = terminated | truncated

@@ -132,9 +132,10 @@ MIXTURE = (
     lambda env, rng, prev: noisy_expert_policy(env, rng, prev, 0.5),
 )
 
-RECORDING_POLICIES = ("mixture", "random", "explore", "noisy-expert", "expert-then-random")
+RECORDING_POLICIES = ("mixture", "random", "explore", "noisy-expert", "expert-then-random", "explore-archive")
 EVALUATION_POLICIES = ("uniform", "wander", "sticky", "noisy-expert")
-POLICIES = ("mixture", "random", "uniform", "explore", "sticky", "wander", "noisy-expert", "expert-then-random")
+POLICIES = ("mixture", "random", "uniform", "explore", "sticky", "wander", "noisy-expert", "expert-then-random",
+            "explore-archive")   # explore-archive: Go-Explore over whole layouts (genie_lab.explore), record only
 
 
 def make_policy(name: str, rng, epsilon: float = 0.2, persistence: float = 0.75):
@@ -154,4 +155,7 @@ def make_policy(name: str, rng, epsilon: float = 0.2, persistence: float = 0.75)
         return lambda env, rng, prev: noisy_expert_policy(env, rng, prev, epsilon)
     if name == "expert-then-random":
         return ExpertThenRandom(rng)
+    if name == "explore-archive":
+        raise ValueError("explore-archive explores whole layouts, not one episode: record with "
+                         "`trainers.record --policy explore-archive` (genie_lab.explore)")
     raise ValueError(f"unknown policy {name!r}; known: {POLICIES}")

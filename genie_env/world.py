@@ -187,9 +187,10 @@ class WorldModel:
         return torch.stack(frames, 1).cpu().numpy()
 
     def dream_step(self, context_ids: torch.Tensor, latents: torch.Tensor, temperature: float = 0.0,
-                   generator: torch.Generator | None = None) -> tuple:
+                   generator: torch.Generator | None = None, steps: torch.Tensor | None = None) -> tuple:
         """One step as the env dreams it: context ids (N, W, 16, 16), latents (N,) -> next ids (N, 16, 16),
         reward (N,), episode ended (N,) bool, effect class (N,) of each latent (None without a bridge).
+        `steps` (N,): each world's step count after this step, for a reward that depends on the time (MiniGrid's).
 
         With a `dream_guard`, a dreamed change that no real transition showed is taken to do nothing, as the real
         env would: the frame stays, no reward, no episode end. The reward follows the reward rule.
@@ -205,12 +206,13 @@ class WorldModel:
             signatures = signatures * real[:, None]
         if self.bridge is not None:
             effect = self.bridge.classify(signatures)
-        return nxt, self.dream_reward(reward, ended), ended, effect
+        return nxt, self.dream_reward(reward, ended, steps), ended, effect
 
-    def dream_reward(self, reward: torch.Tensor, ended: torch.Tensor) -> torch.Tensor:
-        """The reward head's output (N,) as the dream pays it, given the dream's episode ends (N,) bool."""
+    def dream_reward(self, reward: torch.Tensor, ended: torch.Tensor, steps: torch.Tensor | None = None) -> torch.Tensor:
+        """The reward head's output (N,) as the dream pays it, given the dream's episode ends (N,) bool and the
+        step counts (N,) after this step (genie_env.bridge.RewardRule)."""
         rule = self.reward_rule
-        return reward if rule is None else rule.apply(reward, ended)
+        return reward if rule is None else rule.apply(reward, ended, steps)
 
     # --- reading latents in env actions (genie_env.bridge) --------------------------------------------------------
     def signature(self, before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
@@ -331,9 +333,9 @@ class WorldModel:
         return ChangeGuard.from_signatures(self.signature(before[i : i + batch_size], after[i : i + batch_size])
                                            for i in range(0, len(before), batch_size))
 
-    def set_reward_rule(self, rewards, terminated) -> None:
-        """Read from real play where rewards happen (genie_env.bridge.RewardRule)."""
-        self.info["reward_rule"] = RewardRule.from_data(rewards, terminated).to_dict()
+    def set_reward_rule(self, rewards, terminated, times=None, limits=None, time_limit: int | None = None) -> None:
+        """Read from real play where rewards happen and how they follow the time (genie_env.bridge.RewardRule)."""
+        self.info["reward_rule"] = RewardRule.from_data(rewards, terminated, times, limits, time_limit).to_dict()
 
     def set_start_frames(self, frames) -> None:
         """Keep the distinct real start frames uint8 (N, 64, 64, 3), in the order given, as the reset bank."""
@@ -474,12 +476,17 @@ def _check_info(info, source) -> None:
     if not isinstance(info, dict):
         raise ValueError(f"{source}: info must be a JSON object (it holds the reward rule), got {info!r}")
     rule = info.get("reward_rule")
-    if not isinstance(rule, dict) or set(rule) != {"low", "high", "at_end_only"}:
-        raise ValueError(f"{source}: info.reward_rule must be an object with keys 'at_end_only', 'high' and 'low'; "
-                         f"refit it with trainers.bridge")
+    timed = {"success_base", "success_slope", "time_limit"}
+    if not isinstance(rule, dict) or set(rule) not in ({"low", "high", "at_end_only"}, {"low", "high", "at_end_only", *timed}):
+        raise ValueError(f"{source}: info.reward_rule must be an object with keys 'at_end_only', 'high' and 'low' "
+                         f"(and optionally all of {sorted(timed)}); refit it with trainers.bridge")
     low = check_value(rule["low"], f"{source}: info.reward_rule.low", float)
     check_value(rule["high"], f"{source}: info.reward_rule.high", float, low)
     check_value(rule["at_end_only"], f"{source}: info.reward_rule.at_end_only", bool)
+    if "time_limit" in rule:
+        check_value(rule["time_limit"], f"{source}: info.reward_rule.time_limit", int, 1, 2**31)
+        base = check_value(rule["success_base"], f"{source}: info.reward_rule.success_base", float, 0.0, 1e6)
+        check_value(rule["success_slope"], f"{source}: info.reward_rule.success_slope", float, 0.0, base)
 
 
 def _load_state(module: torch.nn.Module, tensors: dict, prefix: str, source) -> None:

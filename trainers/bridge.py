@@ -46,7 +46,7 @@ def main(argv=None) -> None:
     labelled = label_steps(train_steps, config.labels, config.seed + 2, step_changes(ids, data.step_frame, train_steps),
                            config.cover_labels)
     fit_bridge_on_data(world, data, train_steps, labelled, ids)
-    world.set_reward_rule(data.rewards[train_steps], data.terminated[train_steps])   # from the same data
+    world.set_reward_rule(**data.reward_facts(train_steps))   # from the same data
     world.save(config.out, {"bridge_label_steps": labelled.tolist(), "bridge_data": config.data})
     print(f"bridge fitted on {len(labelled)} labelled transitions; world written to {config.out}")
 

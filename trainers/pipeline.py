@@ -28,13 +28,15 @@ from trainers.record import start_seed
 PRESETS = {
     # reaches the acceptance bars from nothing on a 2-core CPU (see docs/RESULTS.md for the measured time)
     "default": {"episodes": 300, "expert_episodes": 100, "heldout_episodes": 60, "tokenizer_steps": 2000,
-                "world_steps": 12000, "batch_size": 32, "start_states": 16384},
+                "world_steps": 12000, "batch_size": 32, "start_states": 16384, "explore_layouts": 200, "legs": 30,
+                "leg_steps": 20},
     # the original scale, for a GPU
     "seed": {"episodes": 1000, "expert_episodes": 300, "heldout_episodes": 100, "tokenizer_steps": 6000,
-             "world_steps": 30000, "batch_size": 128, "start_states": 16384},
+             "world_steps": 30000, "batch_size": 128, "start_states": 16384, "explore_layouts": 600, "legs": 30,
+             "leg_steps": 20},
     # seconds, for tests
     "tiny": {"episodes": 4, "expert_episodes": 2, "heldout_episodes": 2, "tokenizer_steps": 20,
-             "world_steps": 10, "batch_size": 4, "start_states": 8},
+             "world_steps": 10, "batch_size": 4, "start_states": 8, "explore_layouts": 2, "legs": 3, "leg_steps": 5},
 }
 
 
@@ -50,6 +52,7 @@ class PipelineConfig:
     workers: int = 2
     max_steps: int = 0             # cut recorded episodes after this many steps (0: the env's limit; DoorKey-8x8's is 640)
     episodes: int = 0              # training episodes to record (0: the preset's)
+    explore_layouts: int = -1      # layouts the Go-Explore recorder covers (genie_lab.explore; -1: the preset's, 0: none)
     world_steps: int = 0           # world training steps (0: the preset's)
 
 
@@ -132,9 +135,13 @@ def pipeline(config: PipelineConfig, argv: list[str]) -> dict:
     work = Path(config.work) if config.work else default_work(out)
     records = make_folder(work / "stages")
     make_folder(out)
+    if config.explore_layouts >= 0:
+        p["explore_layouts"] = config.explore_layouts
     data, expert, heldout = work / "data" / "train", work / "data" / "expert", work / "data" / "heldout"
+    explored = work / "data" / "explore"
     tokenizer, world = work / "tokenizer" / "tokenizer.safetensors", work / "world"
-    manifests = [data / "manifest.json", expert / "manifest.json"]
+    sources = [data, expert] + ([explored] if p["explore_layouts"] else [])
+    manifests = [folder / "manifest.json" for folder in sources]
     common = ["--env", config.env, "--workers", str(config.workers)]
     if config.max_steps > 0:
         common += ["--max-steps", str(config.max_steps)]
@@ -144,16 +151,20 @@ def pipeline(config: PipelineConfig, argv: list[str]) -> dict:
         Stage("record-expert", ["trainers.record", *common, "--episodes", str(p["expert_episodes"]), "--policy",
                                 "noisy-expert", "--seed", str(config.seed + 500), "--out", str(expert)],
               [expert / "manifest.json"], [], True),
+        *([Stage("record-explore", ["trainers.record", *common, "--episodes", str(p["explore_layouts"]), "--policy",
+                                    "explore-archive", "--legs", str(p["legs"]), "--leg-steps", str(p["leg_steps"]),
+                                    "--seed", str(config.seed + 300), "--episodes-per-shard", "10", "--out", str(explored)],
+                  [explored / "manifest.json"], [], True)] if p["explore_layouts"] else []),
         Stage("record-heldout", ["trainers.record", *common, "--episodes", str(p["heldout_episodes"]), "--policy",
                                  config.heldout_policy, "--seed", str(config.seed + 1000), "--out", str(heldout)],
               [heldout / "manifest.json"], [], True),
-        Stage("tokenizer", ["trainers.tokenizer", "--data", str(data), str(expert), "--out", str(tokenizer.parent),
+        Stage("tokenizer", ["trainers.tokenizer", "--data", *map(str, sources), "--out", str(tokenizer.parent),
                             "--steps", str(p["tokenizer_steps"]), "--seed", str(config.seed)], [tokenizer], manifests, True),
-        Stage("world", ["trainers.world", "--data", str(data), str(expert), "--tokenizer", str(tokenizer), "--out", str(world),
+        Stage("world", ["trainers.world", "--data", *map(str, sources), "--tokenizer", str(tokenizer), "--out", str(world),
                         "--steps", str(p["world_steps"]), "--batch-size", str(p["batch_size"]), "--seed", str(config.seed),
                         "--start-states", str(p["start_states"])],
               [world / "world.json", world / "world.safetensors"], [*manifests, tokenizer], True),
-        Stage("bridge", ["trainers.bridge", "--world", str(world), "--data", str(data), str(expert), "--out", str(out),
+        Stage("bridge", ["trainers.bridge", "--world", str(world), "--data", *map(str, sources), "--out", str(out),
                          "--seed", str(config.seed)], [out / "world.json", out / "world.safetensors"],
               [world / "world.json", world / "world.safetensors", *manifests], False),
         Stage("evaluate-tokenizer", ["trainers.evaluate", "tokenizer", "--tokenizer", str(tokenizer), "--data", str(heldout),
@@ -170,6 +181,7 @@ def pipeline(config: PipelineConfig, argv: list[str]) -> dict:
         "command": "python -m trainers.pipeline " + " ".join(shlex.quote(a) for a in argv),
         "commit": git_commit(), "config": {**asdict(config), "work": str(work)}, "preset": p,
         "data_seeds": {"train": config.seed, "expert": config.seed + 500, "heldout": config.seed + 1000,
+                       **({"explore": config.seed + 300} if p["explore_layouts"] else {}),
                        "start_states": [start_seed(config.seed, 0), start_seed(config.seed, p["start_states"] - 1)]},
         "stages": {name: {"args": r["args"], "reused": not r["ran"], "commit": r["commit"], "seconds": r["seconds"]}
                    for name, r in done.items()},

@@ -17,7 +17,8 @@ import numpy as np
 from genie_env.config import parse_config
 from genie_env.dataset import FORMAT_VERSION, shard_name, write_shard
 from genie_env.frames import check_minigrid_env, render_frame
-from genie_env.io import atomic_write_json, make_folder, read_json
+from genie_env.io import atomic_write_bytes, atomic_write_json, make_folder, read_json
+from genie_lab.explore import archive_arrays, explore_layout
 from genie_env.policies import POLICIES, expert_action, make_policy, random_policy  # noqa: F401 (re-exported)
 
 
@@ -33,6 +34,8 @@ class RecordConfig:
     epsilon: float = 0.2          # noisy-expert: share of random actions
     persistence: float = 0.75     # explore: chance to repeat the previous action
     max_steps: int = 0            # cut episodes after this many steps (0: the env's own limit)
+    legs: int = 30                # explore-archive: legs per layout (each one recorded episode from an archived state)
+    leg_steps: int = 20           # explore-archive: steps per leg
     resume: bool = False
 
 
@@ -105,10 +108,34 @@ def record_shard(args) -> dict:
     env = gym.make(config.env, **({"max_steps": config.max_steps} if config.max_steps > 0 else {}))
     first = shard * config.episodes_per_shard
     last = min(first + config.episodes_per_shard, config.episodes)
-    episodes = [record_episode(env, config.policy, config.seed, i, config.epsilon, config.persistence)
-                for i in range(first, last)]
+    if config.policy == "explore-archive":
+        episodes, archives, counts = [], [], {}
+        for i in range(first, last):
+            archive, count = explore_layout(env, episode_seed(config.seed, i), np.random.default_rng([config.seed, i]),
+                                            config.legs, config.leg_steps, episodes.append, render_frame)
+            archives.append(archive)
+            counts = {k: counts.get(k, 0) + v for k, v in count.items()}
+        # the archive first: a shard on disk means its archive is there too (--resume records missing shards only)
+        save_npz(Path(config.out) / archive_name(shard), {**archive_arrays(archives),
+                                                          **{k: np.array(v) for k, v in counts.items()}})
+    else:
+        episodes = [record_episode(env, config.policy, config.seed, i, config.epsilon, config.persistence)
+                    for i in range(first, last)]
     env.close()
-    return write_shard(Path(config.out) / shard_name(shard), episodes)
+    return {**write_shard(Path(config.out) / shard_name(shard), episodes), "layouts": last - first}
+
+
+def archive_name(index: int) -> str:
+    """The explorer's archive of shard `index` (genie_lab.explore.archive_arrays), beside the shard."""
+    return f"archive_{index:05d}.npz"
+
+
+def save_npz(path: Path, arrays: dict) -> None:
+    import io
+
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def check_config(config: RecordConfig) -> None:
@@ -122,10 +149,13 @@ def check_config(config: RecordConfig) -> None:
         raise ValueError(f"--policy must be one of {POLICIES}, got {config.policy!r}")
     if config.workers <= 0:
         raise ValueError(f"--workers must be > 0, got {config.workers}")
+    if config.legs <= 0 or config.leg_steps <= 0:
+        raise ValueError(f"--legs and --leg-steps must be > 0, got {config.legs} and {config.leg_steps}")
 
 
 def dataset_spec(config: RecordConfig) -> dict:
-    spec = {k: v for k, v in asdict(config).items() if k not in ("out", "workers", "resume")}
+    skip = ("out", "workers", "resume") + (() if config.policy == "explore-archive" else ("legs", "leg_steps"))
+    spec = {k: v for k, v in asdict(config).items() if k not in skip}
     return {"format": "genie-dataset", "version": FORMAT_VERSION, **spec}
 
 
@@ -182,11 +212,11 @@ def record(config: RecordConfig) -> dict:
     with tqdm(total=config.episodes, initial=done, unit="ep", desc=f"record {config.env}") as bar:
         if config.workers == 1 or len(jobs) <= 1:
             for job in jobs:
-                bar.update(record_shard(job)["episodes"])
+                bar.update(record_shard(job)["layouts"])
         else:
             with mp.get_context("spawn").Pool(min(config.workers, len(jobs))) as pool:
                 for info in pool.imap_unordered(record_shard, jobs):
-                    bar.update(info["episodes"])
+                    bar.update(info["layouts"])
     return write_manifest(config)
 
 

@@ -339,12 +339,13 @@ def train(config: TrainWorldConfig) -> dict:
     brain.cpu().eval()
     world = WorldModel(tokenizer, lam, dynamics, vocab)
     fit_bridge_on_data(world, data, train_steps, labelled, ids)
-    starts = [frames_to_ids_numpy(world, data.frames[data.frame_start[train_eps]])]
+    at_reset = train_eps[data.starts_at_reset[train_eps]]    # an explorer's legs start mid-episode: not start states
+    starts = [frames_to_ids_numpy(world, data.frames[data.frame_start[at_reset]])]
     chunks = record_starts(data.env_ids[0], config.seed, config.start_states)
     starts += [frames_to_ids_numpy(world, frames) for frames in
                tqdm(chunks, total=-(-config.start_states // START_CHUNK), desc="start states", unit="chunk")]
     world.set_start_ids(np.concatenate(starts))
-    world.set_reward_rule(data.rewards[train_steps], data.terminated[train_steps])
+    world.set_reward_rule(**data.reward_facts(train_steps))
     metrics["train_seconds"] = time.time() - start
     world.save(out, {"env_id": data.env_ids[0], "training": {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
                      "config": dataclasses.asdict(config), "bridge_label_steps": labelled.tolist()})
