@@ -1,14 +1,16 @@
-"""Every action from random valid DoorKey states, not a policy's: the states an agent or a person reaches that the
-recording policies rarely did (the door open, the agent anywhere, the key carried or left lying).
+"""Every action from random valid DoorKey states set by hand, not a policy's and not an explorer's: every door state
+(locked, closed, open) crossed with every key place (lying where it started, carried, dropped anywhere the agent
+can reach), the agent anywhere it can be (either room, the doorway).
 
-    python benchmarks/random_states.py --world doorkey8 --states 600
-    python benchmarks/random_states.py --world PATH --env MiniGrid-DoorKey-8x8-v0 --states 600 --json out.json
+    python benchmarks/random_states.py --world doorkey8 --states 900
+    python benchmarks/random_states.py --world PATH --env MiniGrid-DoorKey-8x8-v0 --states 900 --json out.json
 
-Each state is a real reset on an unseen seed (6,000,000 + i), then set by hand to a state play can reach: even i,
-the door still locked and the agent anywhere in the key's room; odd i, the door open and the agent anywhere, the
-doorway included. Either way the key is carried or left where it lay, equally likely. From each, all seven
-actions are tried on copies of the real env against the dream from the same real frame through the documented
-calls (`trainers.evaluate.dream_every_action`); the wrong ones are named by what is ahead and what is carried.
+State i is a real reset on an unseen seed (6,000,000 + i), then set by hand to a state play can reach: the door
+locked, closed or open (i % 3), the key lying, carried or dropped (i // 3 % 3). With the door locked only the key's
+room is reachable (for the agent and a dropped key); once unlocked, both rooms are, and the doorway when it is
+open. From each, all seven actions are tried on copies of the real env against the dream from the same real frame
+through the documented calls (`genie_lab.states.dream_every_action`); results are split by situation
+(`genie_lab.situations`) and the wrong ones named by what is ahead.
 """
 from __future__ import annotations
 
@@ -17,25 +19,32 @@ from collections import Counter
 
 import numpy as np
 
+DOORS = ("locked", "closed", "open")
+KEYS = ("lying", "carried", "dropped")
+
 
 def place(env, index: int, rng) -> str:
-    """Set a freshly reset DoorKey env to a random state play can reach; returns its phase."""
+    """Set a freshly reset DoorKey env to a random state play can reach; returns "door D, key K"."""
     u = env.unwrapped
     cells = [(x, y) for x in range(u.width) for y in range(u.height)]
     find = lambda kind: next(c for c in cells if u.grid.get(*c) is not None and u.grid.get(*c).type == kind)  # noqa: E731
-    door, key = find("door"), find("key")
-    opened = index % 2 == 1
-    if opened:
-        u.grid.get(*door).is_locked, u.grid.get(*door).is_open = False, True
-    if rng.random() < 0.5:
-        u.carrying = u.grid.get(*key)
-        u.grid.set(*key, None)
-    # locked: only the key's room (left of the door's wall) is reachable; open: every free cell and the doorway
-    free = [c for c in cells if (u.grid.get(*c) is None or (opened and c == door)) and (opened or c[0] < door[0])
-            and c != tuple(int(v) for v in u.agent_pos)]
+    door_at, key_at = find("door"), find("key")
+    door, key = DOORS[index % 3], KEYS[index // 3 % 3]
+    u.grid.get(*door_at).is_locked, u.grid.get(*door_at).is_open = door == "locked", door == "open"
+    agent = tuple(int(v) for v in u.agent_pos)
+    reachable = lambda c: u.grid.get(*c) is None and (door != "locked" or c[0] < door_at[0])  # noqa: E731
+    if key != "lying":
+        key_object = u.grid.get(*key_at)
+        u.grid.set(*key_at, None)
+        if key == "carried":
+            u.carrying = key_object
+        else:
+            spots = [c for c in cells if reachable(c) and c != agent]
+            u.grid.set(*spots[int(rng.integers(len(spots)))], key_object)
+    free = [c for c in cells if (reachable(c) or (door == "open" and c == door_at)) and c != agent]
     u.agent_pos = np.array(free[int(rng.integers(len(free)))])
     u.agent_dir = int(rng.integers(4))
-    return "door open" if opened else "door locked"
+    return f"door {door}, key {key}"
 
 
 def main(argv=None) -> None:
@@ -44,12 +53,13 @@ def main(argv=None) -> None:
 
     from genie_env import load_world_model
     from genie_env.bridge import ENV_ACTION_NAMES
-    from trainers.evaluate import dream_every_action, situation
+    from genie_lab.situations import Situation, ahead
+    from genie_lab.states import dream_every_action
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--world", default="doorkey8")
     parser.add_argument("--env", default="MiniGrid-DoorKey-8x8-v0")
-    parser.add_argument("--states", type=int, default=600)
+    parser.add_argument("--states", type=int, default=900)
     parser.add_argument("--seed", type=int, default=6_000_000, help="first reset seed (training never used these)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
@@ -60,23 +70,24 @@ def main(argv=None) -> None:
     right, tried, wrong = Counter(), Counter(), Counter()
     for i in range(args.states):
         env.reset(seed=args.seed + i)
-        phase = place(env, i, rng)
+        situation = Situation(env)
+        place(env, i, rng)
+        name = situation.of(env)
         ok = dream_every_action(world, [env])[0]
-        for a, name in enumerate(ENV_ACTION_NAMES):
-            tried[phase, name] += 1
-            right[phase, name] += bool(ok[a])
-            if not ok[a]:
-                wrong[f"{name}: {situation(env)}, {phase}"] += 1
-    result = {"world": args.world, "env": args.env, "states": args.states, "first_seed": args.seed, "phases": {}}
-    for phase in ("door locked", "door open"):
-        states = tried[phase, ENV_ACTION_NAMES[0]]   # every action is tried once per state
-        if not states:
-            continue
-        per = {name: right[phase, name] / states for name in ENV_ACTION_NAMES}
-        share = float(np.mean(list(per.values())))
-        result["phases"][phase] = {"states": states, "right": share, "right_per_action": per}
-        print(f"{phase}: {states} states, all seven actions right {100 * share:.2f} %; "
-              + ", ".join(f"{k} {100 * v:.1f} %" for k, v in per.items() if v < 1))
+        tried[name] += 1
+        right[name] += bool(ok.all())
+        for a in np.flatnonzero(~ok):
+            tried[name, ENV_ACTION_NAMES[a]] += 1
+            wrong[f"{ENV_ACTION_NAMES[a]}: {ahead(env)}, {name}"] += 1
+    names = sorted(k for k in tried if isinstance(k, str))
+    result = {"world": args.world, "env": args.env, "states": args.states, "first_seed": args.seed,
+              "all_right": sum(right[n] for n in names) / args.states,
+              "situations": {n: {"states": tried[n], "all_right": right[n] / tried[n]} for n in names}}
+    result["situation_min"] = min(v["all_right"] for v in result["situations"].values())
+    print(f"all seven actions right from {100 * result['all_right']:.2f} % of {args.states} states "
+          f"(worst situation {100 * result['situation_min']:.1f} %)")
+    for n in names:
+        print(f"  {100 * right[n] / tried[n]:6.1f} %  of {tried[n]:4d}  {n}")
     result["wrong_where"] = dict(wrong.most_common(12))
     for where, count in wrong.most_common(12):
         print(f"  {count:4d}  {where}")

@@ -4,11 +4,13 @@ MiniGrid is deterministic under a reset seed, so every archived state is stored 
 from its reset (the archive file; `restore` replays it), and, while its layout is explored, as a copy of the
 env (a snapshot: returning costs no env step). Per layout (one reset seed) the explorer keeps an `Archive` of every distinct
 state (`state_key`: the grid's encoding, the agent's place, heading and what it carries). Each *leg* picks a
-*cell* (the grid's objects as they lie and what the agent carries, the agent left out: "the door closed again",
-"the key dropped by the goal") with weight 1 / sqrt(1 + times chosen), a state of it the same way, replays
-there and acts: from each state, an action not yet taken there (uniformly), so every action is tried once in
-every state reached before any is tried twice. Cells, not states, are chosen so that a new arrangement of the objects (rare
-under any policy) is tried as often as the first one, whatever the number of agent positions in either.
+*cell* (`cell_key`: each object's kind and state and the room it lies in, what the agent carries, the agent's
+room: "the door closed again, the key dropped in the other room, the agent back in the first") with weight
+1 / sqrt(1 + times chosen), a state of it with weight 1 / sqrt(1 + times reached), returns there and acts: from each state, an action not yet taken there (uniformly), so every action is tried once in
+every state reached before any is tried twice. Cells, not states, are chosen so that a new situation (rare under any policy) is
+explored as often as the first one, however many agent and object places either holds. (Cells keyed by the exact
+object places were tried first: every place a key was dropped became a cell, and the door-locked room took most
+legs; docs/RESULTS.md.)
 
 Nothing here is specific to a family: no planner, no placed state. `trainers.record --policy explore-archive`
 records the legs; `trainers.evaluate world --states N` samples the archive of unseen seeds uniformly.
@@ -23,17 +25,55 @@ import numpy as np
 NUM_ACTIONS = 7
 
 
-def cell_key(env) -> bytes:
-    """The objects of the grid as they lie (doors' states included) and what the agent carries; no agent."""
+def rooms(env) -> np.ndarray:
+    """(width, height) int: each cell's room, the cells reachable from it without crossing a wall or a door (of
+    any state); walls and doors are -1. Walls do not move, so one layout keeps its rooms."""
+    from collections import deque
+
     u = env.unwrapped
+    label = np.full((u.width, u.height), -2, np.int64)
+    for x in range(u.width):
+        for y in range(u.height):
+            cell = u.grid.get(x, y)
+            if cell is not None and cell.type in ("wall", "door"):
+                label[x, y] = -1
+    room = 0
+    for x in range(u.width):
+        for y in range(u.height):
+            if label[x, y] != -2:
+                continue
+            label[x, y], queue = room, deque([(x, y)])
+            while queue:
+                cx, cy = queue.popleft()
+                for nx, ny in ((cx + 1, cy), (cx - 1, cy), (cx, cy + 1), (cx, cy - 1)):
+                    if 0 <= nx < u.width and 0 <= ny < u.height and label[nx, ny] == -2:
+                        label[nx, ny] = room
+                        queue.append((nx, ny))
+            room += 1
+    return label
+
+
+def cell_key(env, room_of: np.ndarray) -> tuple:
+    """A coarse cell: each object's kind, colour and state with the room it lies in (doors as they stand), what
+    the agent carries and the agent's room. "The door closed, the key in the other room, the agent back in the
+    first" is one cell, however many places the key and the agent could take in it."""
+    u = env.unwrapped
+    objects = []
+    for x in range(u.width):
+        for y in range(u.height):
+            cell = u.grid.get(x, y)
+            if cell is not None and cell.type not in ("wall", "empty"):
+                kind, color, state = cell.encode()
+                objects.append((kind, color, state, int(room_of[x, y])))
     carrying = u.carrying.encode() if u.carrying is not None else (0, 0, 0)
-    return u.grid.encode().tobytes() + bytes(carrying)
+    return (tuple(sorted(objects)), tuple(carrying), int(room_of[int(u.agent_pos[0]), int(u.agent_pos[1])]))
 
 
 def state_key(env) -> bytes:
     """A MiniGrid state as far as the next step and the frame depend on it (the step count aside)."""
     u = env.unwrapped
-    return cell_key(env) + bytes((int(u.agent_pos[0]), int(u.agent_pos[1]), int(u.agent_dir)))
+    carrying = u.carrying.encode() if u.carrying is not None else (0, 0, 0)
+    return u.grid.encode().tobytes() + bytes((*carrying, int(u.agent_pos[0]), int(u.agent_pos[1]), int(u.agent_dir)))
 
 
 @dataclass
@@ -41,6 +81,7 @@ class Archive:
     """The distinct states of one layout (reset seed), each with the shortest known action prefix from the reset."""
 
     seed: int
+    room_of: np.ndarray                               # genie_lab.explore.rooms of the layout
     prefixes: dict = field(default_factory=dict)      # state key -> tuple of actions from the reset
     cell_of: dict = field(default_factory=dict)       # state key -> cell key
     cells: dict = field(default_factory=dict)         # cell key -> list of state keys
@@ -66,7 +107,7 @@ class Archive:
             if len(prefix) < len(known):
                 self.prefixes[key], self.snapshots[key] = prefix, copy.deepcopy(env)
             return False
-        cell = cell_key(env)
+        cell = cell_key(env, self.room_of)
         self.prefixes[key], self.cell_of[key], self.snapshots[key] = prefix, cell, copy.deepcopy(env)
         self.cells.setdefault(cell, []).append(key)
         return True
@@ -107,7 +148,7 @@ def explore_layout(env, seed: int, rng, legs: int, leg_steps: int, on_leg=None, 
     replay would have cost instead, legs, states and cells.
     """
     env.reset(seed=int(seed))
-    archive = Archive(int(seed))
+    archive = Archive(int(seed), rooms(env))
     archive.add(env, ())
     replay_cost = explored = 0
     for _ in range(legs):

@@ -24,8 +24,7 @@ import torch
 from genie_env.dataset import Dataset
 from genie_env.frames import check_minigrid_env, psnr
 from genie_env.world import EFFECT_NAMES, ENV_ACTION_NAMES, NOOP, WorldModel, load_world_model
-
-CORRECT_DB = 30.0   # a dreamed frame counts as correct at PSNR >= 30 dB against the real frame
+from genie_lab.states import CORRECT_DB, dream_every_action, evaluate_states  # noqa: F401 (dream_every_action re-exported)
 
 
 def save_grid_png(path, rows: list[np.ndarray], scale: int = 2) -> None:
@@ -233,28 +232,6 @@ def situation(env) -> str:
     return ", ".join(parts + (["in the doorway"] if standing is not None and standing.type == "door" else []))
 
 
-def dream_every_action(world: WorldModel, envs: list) -> np.ndarray:
-    """(N, 7) bool: from each real env's current state, each env action's dreamed next frame (through the documented
-    calls, `env_to_latent_action` then `dream`, from the real frame) is within CORRECT_DB of the real next frame,
-    the action taken on a copy of the env (the env itself does not move)."""
-    import copy
-
-    from genie_env.frames import render_frame
-
-    n = len(ENV_ACTION_NAMES)
-    frames = np.stack([render_frame(env) for env in envs])
-    real = np.empty((len(envs), n, *frames.shape[1:]), np.uint8)
-    for j, env in enumerate(envs):
-        for a in range(n):
-            trial = copy.deepcopy(env)
-            trial.step(a)
-            real[j, a] = render_frame(trial)
-    before = np.repeat(frames, n, 0)
-    latents = world.env_to_latent_action(before, np.tile(np.arange(n), len(envs)))
-    dreamed = world.dream(before[:, None], latents[:, None])[:, 0]
-    return (psnr(dreamed, real.reshape(-1, *frames.shape[1:])) >= CORRECT_DB).reshape(len(envs), n)
-
-
 def every_action(world: WorldModel, env_id: str, policy: str, episodes: int, seed: int, horizon: int = 30) -> dict:
     """Every env action from every state `policy` visits in the real env, each tried on a copy of the env, against
     the dream from the same real frame through the documented frame-only calls (`env_to_latent_action(frame,
@@ -390,6 +367,9 @@ def evaluate_world(args) -> dict:
     if args.policies:
         result["under_policies"] = evaluate_policies(world, env_id, args.policies, args.policy_episodes, args.policy_seed,
                                                      args.policy_horizon, args.rule_episodes, args.rule_horizon)
+    if args.states:
+        result["from_states"] = evaluate_states(world, env_id, args.states, args.state_layouts, args.state_seed,
+                                                args.state_dreams, args.policy_horizon)
     return result
 
 
@@ -550,6 +530,13 @@ def main(argv=None) -> None:
     world.add_argument("--rule-episodes", type=int, default=20,
                        help="episodes per policy whose every state tries all seven actions (0: skip; seeds: policy seed + 5,000)")
     world.add_argument("--rule-horizon", type=int, default=30, help="steps of each of those episodes")
+    world.add_argument("--states", type=int, default=600,
+                       help="states drawn uniformly from what an explorer reaches on unseen layouts; all seven actions "
+                            "tried from each (0: skip; genie_lab.states)")
+    world.add_argument("--state-layouts", type=int, default=60, help="layouts (reset seeds) those states come from")
+    world.add_argument("--state-seed", type=int, default=7_000_000, help="first of those reset seeds")
+    world.add_argument("--state-dreams", type=int, default=100,
+                       help="of those states, how many start a uniform-action dream of --policy-horizon steps")
     world.add_argument("--seed", type=int, default=0)
     world.add_argument("--json", default=None)
     agent = sub.add_parser("agent", help="a trained agent's success in the real env (and its return in the dream)")
@@ -565,6 +552,11 @@ def main(argv=None) -> None:
     for count in COUNTS:   # a mean over 0 episodes is NaN, which is not even JSON
         if getattr(args, count, 1) < 1:
             sys.exit(f"error: --{count.replace('_', '-')} must be >= 1, got {getattr(args, count)}")
+    for count in ("states", "state_dreams"):
+        if getattr(args, count, 0) < 0:
+            sys.exit(f"error: --{count.replace('_', '-')} must be >= 0 (0: skip), got {getattr(args, count)}")
+    if getattr(args, "states", 0) and getattr(args, "state_layouts", 1) < 1:
+        sys.exit(f"error: --state-layouts must be >= 1, got {args.state_layouts}")
     if getattr(args, "rule_episodes", 0) < 0:
         sys.exit(f"error: --rule-episodes must be >= 0 (0: skip the every-action check), got {args.rule_episodes}")
     jobs = {"tokenizer": evaluate_tokenizer, "world": evaluate_world, "agent": evaluate_agent}

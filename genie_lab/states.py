@@ -1,0 +1,130 @@
+"""Measure a world by states, not by policies: from states drawn uniformly over what an explorer reached on
+unseen seeds, every action and uniform-action dreams, each checked against the real env.
+
+    from genie_lab.states import sample_states, every_action_from, dreams_from
+    states = sample_states("MiniGrid-DoorKey-8x8-v0", count=600, layouts=60, seed=7_000_000)
+    every_action_from(world, states)     # all seven actions from each, named by situation
+    dreams_from(world, states[:100], horizon=50)
+
+A state is (env in that state, its situation). `sample_states` explores `layouts` reset seeds with the Go-Explore
+recorder (genie_lab.explore), pools every distinct state found and draws `count` of them uniformly, so a state
+counts once however often a policy would pass it. Every check goes through the documented frame-only calls
+(`env_to_latent_action(frame, action)`, then `dream(frame, latent)`) from the real frame, as a user makes them.
+"""
+from __future__ import annotations
+
+import copy
+from collections import Counter
+
+import numpy as np
+
+from genie_env.bridge import ENV_ACTION_NAMES
+from genie_env.frames import psnr, render_frame
+from genie_lab.explore import explore_layout, restore
+from genie_lab.situations import Situation, ahead
+
+CORRECT_DB = 30.0   # a dreamed frame counts as correct at PSNR >= 30 dB against the real frame
+
+
+def sample_states(env_id: str, count: int, layouts: int, seed: int, legs: int = 30, leg_steps: int = 20,
+                  max_steps: int = 0) -> list[tuple]:
+    """`count` states drawn uniformly (without replacement where there are enough) from every distinct state an
+    explorer reached on layouts seed .. seed + layouts - 1: a list of (env in that state, situation name)."""
+    import gymnasium as gym
+    import minigrid  # noqa: F401  (registers the MiniGrid envs)
+
+    kwargs = {"max_steps": max_steps} if max_steps > 0 else {}
+    env = gym.make(env_id, **kwargs)
+    pool = []
+    for i in range(layouts):
+        archive, _ = explore_layout(env, seed + i, np.random.default_rng([seed, i]), legs, leg_steps)
+        pool += [(seed + i, prefix) for prefix in archive.prefixes.values()]
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(pool), count, replace=count > len(pool))
+    states, situations = [], {}
+    for index in picks:
+        layout, prefix = pool[index]
+        if layout not in situations:
+            env.reset(seed=layout)
+            situations[layout] = Situation(env)
+        restore(env, layout, prefix)
+        states.append((copy.deepcopy(env), situations[layout].of(env)))
+    env.close()
+    return states
+
+
+def dream_every_action(world, envs: list) -> np.ndarray:
+    """(N, 7) bool: from each real env's current state, each env action's dreamed next frame (through the documented
+    calls, `env_to_latent_action` then `dream`, from the real frame) is within CORRECT_DB of the real next frame,
+    the action taken on a copy of the env (the env itself does not move)."""
+    n = len(ENV_ACTION_NAMES)
+    frames = np.stack([render_frame(env) for env in envs])
+    real = np.empty((len(envs), n, *frames.shape[1:]), np.uint8)
+    for j, env in enumerate(envs):
+        for a in range(n):
+            trial = copy.deepcopy(env)
+            trial.step(a)
+            real[j, a] = render_frame(trial)
+    before = np.repeat(frames, n, 0)
+    latents = world.env_to_latent_action(before, np.tile(np.arange(n), len(envs)))
+    dreamed = world.dream(before[:, None], latents[:, None])[:, 0]
+    return (psnr(dreamed, real.reshape(-1, *frames.shape[1:])) >= CORRECT_DB).reshape(len(envs), n)
+
+
+def every_action_from(world, states: list, batch: int = 32, progress: bool = True) -> dict:
+    """All seven actions from each state: the share of states with all seven right (overall and per situation),
+    the share of (state, action) pairs right per action, and where the wrong ones were."""
+    from tqdm import tqdm
+
+    ok = np.concatenate([dream_every_action(world, [env for env, _ in states[i : i + batch]])
+                         for i in tqdm(range(0, len(states), batch), desc="every action", unit="batch",
+                                       disable=not progress)])
+    names = [name for _, name in states]
+    per_situation = {}
+    for name in sorted(set(names)):
+        rows = ok[[n == name for n in names]]
+        per_situation[name] = {"states": int(len(rows)), "all_right": float(rows.all(1).mean()),
+                               "pairs_right": float(rows.mean())}
+    wrong = Counter(f"{ENV_ACTION_NAMES[a]}: {ahead(states[j][0])}, {names[j]}" for j, a in zip(*np.nonzero(~ok)))
+    return {"states": len(states), "all_right": float(ok.all(1).mean()), "pairs_right": float(ok.mean()),
+            "right_per_action": {name: float(ok[:, a].mean()) for a, name in enumerate(ENV_ACTION_NAMES)},
+            "situations": per_situation,
+            "situation_min": min((s["all_right"] for s in per_situation.values()), default=None),
+            "wrong_where": dict(wrong.most_common(12))}
+
+
+def dreams_from(world, states: list, horizon: int = 50, seed: int = 0) -> dict:
+    """Uniform-action dreams of `horizon` steps from each state, in lockstep with the real env (each state's env is
+    copied, never moved): the share of frames within CORRECT_DB at steps 1 / 10 / 25 / horizon among the dreams
+    still running, and the states each was started from."""
+    envs = [copy.deepcopy(env) for env, _ in states]
+    rng = np.random.default_rng(seed)
+    real = np.stack([render_frame(env) for env in envs])
+    dreamed = real.copy()
+    alive = np.ones(len(envs), bool)
+    correct = np.zeros((len(envs), horizon), bool)
+    was_alive = np.zeros((len(envs), horizon), bool)
+    for t in range(horizon):
+        live = np.flatnonzero(alive)
+        if not len(live):
+            break
+        actions = rng.integers(len(ENV_ACTION_NAMES), size=len(live))
+        latents = world.env_to_latent_action(dreamed[live], actions)
+        dreamed[live] = world.dream(dreamed[live][:, None], latents[:, None])[:, 0]
+        for i, a in zip(live, actions):
+            _, _, terminated, truncated, _ = envs[i].step(int(a))
+            real[i] = render_frame(envs[i])
+            alive[i] = not (terminated or truncated)
+        was_alive[live, t] = True
+        correct[live, t] = psnr(dreamed[live], real[live]) >= CORRECT_DB
+    share = lambda t: float(correct[was_alive[:, t - 1], t - 1].mean()) if was_alive[:, t - 1].any() else None  # noqa: E731
+    return {"dreams": len(envs), "horizon": horizon, "correct_all": float(correct[was_alive].mean()),
+            **{f"correct_at_{t}": share(t) for t in sorted({1, 10, 25, horizon}) if t <= horizon},
+            "alive_at_last": int(was_alive[:, -1].sum())}
+
+
+def evaluate_states(world, env_id: str, count: int, layouts: int, seed: int, dreams: int, horizon: int = 50) -> dict:
+    """`every_action_from` over `count` uniformly drawn states and `dreams_from` over the first `dreams` of them."""
+    states = sample_states(env_id, count, layouts, seed)
+    return {"env": env_id, "layouts": layouts, "first_seed": seed, "every_action": every_action_from(world, states),
+            **({"dreams": dreams_from(world, states[:dreams], horizon, seed)} if dreams else {})}
