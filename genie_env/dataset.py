@@ -109,24 +109,26 @@ class Dataset:
     env_ids: list
     offsets: np.ndarray | None = None     # (E,) real steps before each episode's first frame (None: all 0)
     time_limits: np.ndarray | None = None  # (E,) the real env's step limit each episode ran under (None: unknown)
+    sources: np.ndarray | None = None      # (E,) which of the loaded folders each episode came from (its index)
 
     @classmethod
     def load(cls, paths) -> "Dataset":
         paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
-        shards, env_ids, limits = [], [], []
-        for folder in map(Path, paths):
+        shards, env_ids, limits, sources = [], [], [], []
+        for source, folder in enumerate(map(Path, paths)):
             manifest = read_json(folder / "manifest.json")
             limit = time_limit(manifest["env_id"], int(manifest.get("max_steps", 0) or 0))
             for entry in manifest["shards"]:
                 shards.append(read_shard(folder / entry["file"]))
                 env_ids += [manifest["env_id"]] * entry["episodes"]
                 limits += [limit] * entry["episodes"]
+                sources += [source] * entry["episodes"]
         if not shards:
             raise ValueError(f"no episodes in {paths}")
         cat = {k: np.concatenate([s[k] for s in shards]) for k in (*SHARD_KEYS, *OPTIONAL_KEYS)}
         return cls(cat["frames"], cat["actions"], cat["rewards"], cat["terminated"], cat["truncated"],
                    cat["episode_lengths"], cat["episode_seeds"], env_ids, cat["episode_offsets"].astype(np.int64),
-                   np.array(limits, np.int64))
+                   np.array(limits, np.int64), np.array(sources, np.int64))
 
     @property
     def starts_at_reset(self) -> np.ndarray:

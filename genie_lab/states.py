@@ -27,9 +27,10 @@ CORRECT_DB = 30.0   # a dreamed frame counts as correct at PSNR >= 30 dB against
 
 
 def sample_states(env_id: str, count: int, layouts: int, seed: int, legs: int = 30, leg_steps: int = 20,
-                  max_steps: int = 0) -> list[tuple]:
+                  max_steps: int = 0, with_seeds: bool = False) -> list[tuple]:
     """`count` states drawn uniformly (without replacement where there are enough) from every distinct state an
-    explorer reached on layouts seed .. seed + layouts - 1: a list of (env in that state, situation name)."""
+    explorer reached on layouts seed .. seed + layouts - 1: a list of (env in that state, situation name), and
+    with `with_seeds` each state's reset seed third."""
     import gymnasium as gym
     import minigrid  # noqa: F401  (registers the MiniGrid envs)
 
@@ -48,7 +49,7 @@ def sample_states(env_id: str, count: int, layouts: int, seed: int, legs: int = 
             env.reset(seed=layout)
             situations[layout] = Situation(env)
         restore(env, layout, prefix)
-        states.append((copy.deepcopy(env), situations[layout].of(env)))
+        states.append((copy.deepcopy(env), situations[layout].of(env), *((layout,) if with_seeds else ())))
     env.close()
     return states
 
@@ -71,15 +72,21 @@ def dream_every_action(world, envs: list) -> np.ndarray:
     return (psnr(dreamed, real.reshape(-1, *frames.shape[1:])) >= CORRECT_DB).reshape(len(envs), n)
 
 
-def every_action_from(world, states: list, batch: int = 32, progress: bool = True) -> dict:
-    """All seven actions from each state: the share of states with all seven right (overall and per situation),
-    the share of (state, action) pairs right per action, and where the wrong ones were."""
+def every_action_ok(world, states: list, batch: int = 32, progress: bool = True) -> np.ndarray:
+    """(N, 7) bool: `dream_every_action` from each of `states` ((env, ...) tuples), in batches."""
     from tqdm import tqdm
 
-    ok = np.concatenate([dream_every_action(world, [env for env, _ in states[i : i + batch]])
-                         for i in tqdm(range(0, len(states), batch), desc="every action", unit="batch",
-                                       disable=not progress)])
-    names = [name for _, name in states]
+    return np.concatenate([dream_every_action(world, [state[0] for state in states[i : i + batch]])
+                           for i in tqdm(range(0, len(states), batch), desc="every action", unit="batch",
+                                         disable=not progress)])
+
+
+def every_action_from(world, states: list, ok: np.ndarray | None = None) -> dict:
+    """All seven actions from each state ((env, situation, ...) tuples; `ok` from `every_action_ok` if already
+    known): the share of states with all seven right (overall and per situation), the share of (state, action)
+    pairs right per action, and where the wrong ones were."""
+    ok = every_action_ok(world, states) if ok is None else ok
+    names = [state[1] for state in states]
     per_situation = {}
     for name in sorted(set(names)):
         rows = ok[[n == name for n in names]]
@@ -97,7 +104,7 @@ def dreams_from(world, states: list, horizon: int = 50, seed: int = 0) -> dict:
     """Uniform-action dreams of `horizon` steps from each state, in lockstep with the real env (each state's env is
     copied, never moved): the share of frames within CORRECT_DB at steps 1 / 10 / 25 / horizon among the dreams
     still running, and the states each was started from."""
-    envs = [copy.deepcopy(env) for env, _ in states]
+    envs = [copy.deepcopy(state[0]) for state in states]
     rng = np.random.default_rng(seed)
     real = np.stack([render_frame(env) for env in envs])
     dreamed = real.copy()

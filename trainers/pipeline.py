@@ -29,14 +29,19 @@ PRESETS = {
     # reaches the acceptance bars from nothing on a 2-core CPU (see docs/RESULTS.md for the measured time)
     "default": {"episodes": 300, "expert_episodes": 100, "heldout_episodes": 60, "tokenizer_steps": 2000,
                 "world_steps": 12000, "batch_size": 32, "start_states": 16384, "explore_layouts": 200, "legs": 30,
-                "leg_steps": 20},
+                "leg_steps": 20, "rounds": 2, "round_steps": 6000, "check_layouts": 60, "check_states": 600, "evaluate": []},
     # the original scale, for a GPU
     "seed": {"episodes": 1000, "expert_episodes": 300, "heldout_episodes": 100, "tokenizer_steps": 6000,
              "world_steps": 30000, "batch_size": 128, "start_states": 16384, "explore_layouts": 600, "legs": 30,
-             "leg_steps": 20},
+             "leg_steps": 20, "rounds": 2, "round_steps": 10000, "check_layouts": 100, "check_states": 1000, "evaluate": []},
     # seconds, for tests
     "tiny": {"episodes": 4, "expert_episodes": 2, "heldout_episodes": 2, "tokenizer_steps": 20,
-             "world_steps": 10, "batch_size": 4, "start_states": 8, "explore_layouts": 2, "legs": 3, "leg_steps": 5},
+             "world_steps": 10, "batch_size": 4, "start_states": 8, "explore_layouts": 2, "legs": 3, "leg_steps": 5,
+             "rounds": 1, "round_steps": 5, "check_layouts": 2, "check_states": 6,
+             # the world evaluation scaled to a world that learned nothing: it shows the stage runs, not figures
+             "evaluate": ["--transitions", "200", "--clips", "20", "--rollouts", "4", "--policies", "uniform",
+                          "--policy-episodes", "2", "--policy-horizon", "10", "--rule-episodes", "0", "--states", "7",
+                          "--state-layouts", "2", "--state-dreams", "2"]},
 }
 
 
@@ -54,6 +59,9 @@ class PipelineConfig:
     episodes: int = 0              # training episodes to record (0: the preset's)
     explore_layouts: int = -1      # layouts the Go-Explore recorder covers (genie_lab.explore; -1: the preset's, 0: none)
     world_steps: int = 0           # world training steps (0: the preset's)
+    rounds: int = -1               # rounds of checking the world in the real env and training on where it was wrong
+                                   # (trainers.check; -1: the preset's, 0: none); they stop early once the error stops falling
+    round_steps: int = 0           # world training steps a round (0: the preset's)
 
 
 def git_commit() -> str:
@@ -123,11 +131,51 @@ def run_stage(stage: Stage, records: Path) -> dict:
     return {**record, "ran": True}
 
 
+def run_rounds(config: PipelineConfig, p: dict, work: Path, records: Path, tokenizer: Path, world: Path,
+               sources: list[Path], done: dict) -> tuple[Path, list[Path], list[dict]]:
+    """Active data collection: check the world in the real env from uniformly drawn explorer states
+    (trainers.check, fresh seeds each round), record where it is wrong, train on from its weights with that data
+    in focus (trainers.world --init), and repeat while the share of states it gets right rises; a last check
+    measures the last world. Returns the world to ship, the data folders it was trained on, and each round's
+    figures (error, data, time)."""
+    common = ["--env", config.env] + (["--max-steps", str(config.max_steps)] if config.max_steps > 0 else [])
+    used, rounds, best = list(sources), [], (world, list(sources))
+    for r in range(1, p["rounds"] + 2):
+        found = work / "data" / f"round{r}"
+        stage = Stage(f"check-{r}", ["trainers.check", "--world", str(world), *common, "--layouts", str(p["check_layouts"]),
+                                     "--states", str(p["check_states"]), "--seed", str(config.seed + 600 + r),
+                                     "--out", str(found)], [found / "manifest.json", found / "check.json"],
+                      [world / "world.json", world / "world.safetensors"], False)
+        done[stage.name] = run_stage(stage, records)
+        result = read_json(found / "check.json")
+        rounds.append({"round": r, "world": str(world), "states": result["states"], "all_right": result["all_right"],
+                       "situation_min": result["situation_min"], "wrong_states": result["wrong_states"],
+                       "recorded_steps": result["recorded_steps"], "check_seconds": done[stage.name]["seconds"]})
+        if r > 1 and result["all_right"] <= rounds[-2]["all_right"]:
+            print(f"[pipeline] round {r}: {world} is no better than the world before it; that one is kept", flush=True)
+            return (*best, rounds)
+        best = (world, list(used))
+        if r > p["rounds"] or not result["wrong_states"]:
+            break
+        used.append(found)
+        nxt = work / f"world-round{r}"
+        stage = Stage(f"world-{r}", ["trainers.world", "--data", *map(str, used), "--tokenizer", str(tokenizer), "--out",
+                                     str(nxt), "--steps", str(p["round_steps"]), "--batch-size", str(p["batch_size"]),
+                                     "--seed", str(config.seed), "--start-states", str(p["start_states"]),
+                                     "--init", str(world), "--focus-data", "1", "--warmup", "50"],
+                      [nxt / "world.json", nxt / "world.safetensors"],
+                      [*(folder / "manifest.json" for folder in used), tokenizer, world / "world.safetensors"], True)
+        done[stage.name] = run_stage(stage, records)
+        rounds[-1]["train_seconds"] = done[stage.name]["seconds"]
+        world = nxt
+    return (*best, rounds)
+
+
 def pipeline(config: PipelineConfig, argv: list[str]) -> dict:
     if config.preset not in PRESETS:
         raise ValueError(f"--preset must be one of {sorted(PRESETS)}, got {config.preset!r}")
     p = dict(PRESETS[config.preset])
-    for key in ("episodes", "world_steps"):
+    for key in ("episodes", "world_steps", "round_steps"):
         if getattr(config, key) < 0:
             raise ValueError(f"--{key.replace('_', '-')} must be >= 0 (0: the preset's), got {getattr(config, key)}")
         p[key] = getattr(config, key) or p[key]
@@ -135,8 +183,9 @@ def pipeline(config: PipelineConfig, argv: list[str]) -> dict:
     work = Path(config.work) if config.work else default_work(out)
     records = make_folder(work / "stages")
     make_folder(out)
-    if config.explore_layouts >= 0:
-        p["explore_layouts"] = config.explore_layouts
+    for key in ("explore_layouts", "rounds"):
+        if getattr(config, key) >= 0:
+            p[key] = getattr(config, key)
     data, expert, heldout = work / "data" / "train", work / "data" / "expert", work / "data" / "heldout"
     explored = work / "data" / "explore"
     tokenizer, world = work / "tokenizer" / "tokenizer.safetensors", work / "world"
@@ -164,17 +213,22 @@ def pipeline(config: PipelineConfig, argv: list[str]) -> dict:
                         "--steps", str(p["world_steps"]), "--batch-size", str(p["batch_size"]), "--seed", str(config.seed),
                         "--start-states", str(p["start_states"])],
               [world / "world.json", world / "world.safetensors"], [*manifests, tokenizer], True),
-        Stage("bridge", ["trainers.bridge", "--world", str(world), "--data", *map(str, sources), "--out", str(out),
+    ]
+    done = {stage.name: run_stage(stage, records) for stage in stages}
+    world, used, rounds = run_rounds(config, p, work, records, tokenizer, world, sources, done)
+    manifests = [folder / "manifest.json" for folder in used]
+    stages = [
+        Stage("bridge", ["trainers.bridge", "--world", str(world), "--data", *map(str, used), "--out", str(out),
                          "--seed", str(config.seed)], [out / "world.json", out / "world.safetensors"],
               [world / "world.json", world / "world.safetensors", *manifests], False),
         Stage("evaluate-tokenizer", ["trainers.evaluate", "tokenizer", "--tokenizer", str(tokenizer), "--data", str(heldout),
                                      "--png", str(out / "tokenizer_reconstructions.png"), "--json", str(out / "eval_tokenizer.json")],
               [out / "eval_tokenizer.json"], [tokenizer, heldout / "manifest.json"], False),
         Stage("evaluate-world", ["trainers.evaluate", "world", "--world", str(out), "--data", str(heldout), "--env", config.env, "--json",
-                                 str(out / "eval_world.json"), "--confusion-png", str(out / "confusion.png")],
+                                 str(out / "eval_world.json"), "--confusion-png", str(out / "confusion.png"), *p["evaluate"]],
               [out / "eval_world.json"], [out / "world.json", out / "world.safetensors", heldout / "manifest.json"], False),
     ]
-    done = {stage.name: run_stage(stage, records) for stage in stages}
+    done.update({stage.name: run_stage(stage, records) for stage in stages})
     # every stage either ran now or was made earlier by exactly the arguments and inputs this command gives it
     seconds = {name: record["seconds"] for name, record in done.items()}
     manifest = {
@@ -185,6 +239,7 @@ def pipeline(config: PipelineConfig, argv: list[str]) -> dict:
                        "start_states": [start_seed(config.seed, 0), start_seed(config.seed, p["start_states"] - 1)]},
         "stages": {name: {"args": r["args"], "reused": not r["ran"], "commit": r["commit"], "seconds": r["seconds"]}
                    for name, r in done.items()},
+        "rounds": rounds, "world_used": str(world),
         "stage_seconds": seconds, "total_seconds": round(sum(seconds.values()), 1),
         "metrics": {"tokenizer": read_json(out / "eval_tokenizer.json"), "world": read_json(out / "eval_world.json")},
     }

@@ -67,6 +67,9 @@ class TrainWorldConfig:
     anchor_latents: bool = True   # use the labels in training too, not only to fit the bridge afterwards
     counterfactual_noops: bool = True  # a step that changed nothing also trains "latent k changes nothing here" (k drawn below)
     noop_uniform: float = 1.0     # share of uniform in the draw of k (the rest follows the model's own posterior)
+    init: str = ""                # start from this world's weights (a round of trainers.check data; genie_lab.warm_start)
+    focus_data: int = 0           # the last N --data folders (a check round's) get --focus-share of each batch
+    focus_share: float = 0.25
     eval_every: int = 500
     checkpoint_every: int = 500
     seed: int = 0
@@ -225,6 +228,18 @@ def setup_distributed(device: torch.device) -> tuple[int, int, torch.device]:
     return dist.get_rank(), dist.get_world_size(), device
 
 
+def warm_start_from(folder: str, tokenizer: Tokenizer, lam, dynamics, looks: torch.Tensor) -> dict:
+    """genie_lab.warm_start from the world in `folder`, which must hold this run's tokenizer."""
+    from genie_env.world import load_world_model
+    from genie_lab.warm_start import warm_start
+
+    old = load_world_model(folder)
+    theirs, ours = old.tokenizer.state_dict(), tokenizer.state_dict()
+    if set(theirs) != set(ours) or any(not torch.equal(theirs[k].cpu(), ours[k].cpu()) for k in ours):
+        raise ValueError(f"--init {folder}: that world was made with another tokenizer than --tokenizer")
+    return warm_start(lam, dynamics, old, looks)
+
+
 def train(config: TrainWorldConfig) -> dict:
     from torch.nn.parallel import DistributedDataParallel
     from torch.utils.tensorboard import SummaryWriter
@@ -235,6 +250,9 @@ def train(config: TrainWorldConfig) -> dict:
         raise ValueError(f"--noop-uniform must be in [0, 1], got {config.noop_uniform}")
     if config.cover_labels < 0:
         raise ValueError(f"--cover-labels must be >= 0 (labels chosen to cover every kind of change), got {config.cover_labels}")
+    if not 0 <= config.focus_data <= len(config.data) or not 0.0 <= config.focus_share < 1.0:
+        raise ValueError(f"--focus-data must lie in [0, {len(config.data)}] (folders of --data) and --focus-share in "
+                         f"[0, 1), got {config.focus_data} and {config.focus_share}")
     if config.start_states < 0:
         raise ValueError(f"--start-states must be >= 0 (real resets for the dream's reset bank), got {config.start_states}")
     if latest_checkpoint(out) is not None and not config.resume:
@@ -246,6 +264,8 @@ def train(config: TrainWorldConfig) -> dict:
     data.training_split(config.val_fraction, config.seed)   # enough episodes to validate, known before any step
     tokenizer = load_model(config.tokenizer, Tokenizer, TokenizerConfig, "tokenizer")
     inputs = {"data": dataset_digest(config.data), "tokenizer": sha256_file(config.tokenizer)}
+    if config.init:
+        inputs["init"] = sha256_file(Path(config.init) / "world.safetensors")
     codes = encode_dataset(tokenizer, data.frames)                               # (F, 16, 16) tokenizer codes
     patches = tokenizer.patch_table()                                            # (K, 4, 4, 3) each code's look
     vocab = build_vocab(codes, patches)                                          # one id per distinct look
@@ -266,6 +286,9 @@ def train(config: TrainWorldConfig) -> dict:
                                        NOOP if config.num_actions > len(ENV_ACTION_NAMES) else None)
     pools = [(train_steps, 0.0), (changed_steps, config.changed_share), (ended_steps, config.ended_share),
              (labelled if step_labels is not None else labelled[:0], config.labelled_share)]
+    if config.focus_data:   # the states a check round found the world wrong in, so their few steps are seen
+        focus = data.sources[data.step_episode[train_steps]] >= len(config.data) - config.focus_data
+        pools.append((train_steps[focus], config.focus_share))
     device = torch.device("cuda" if config.device == "auto" and torch.cuda.is_available() else
                           "cpu" if config.device == "auto" else config.device)
     val_steps = val_steps[np.random.default_rng(config.seed + 1).permutation(len(val_steps))[:4096]]
@@ -278,6 +301,10 @@ def train(config: TrainWorldConfig) -> dict:
                                        latent_dim=lam.config.latent_dim, dim=config.dim, layers=config.layers,
                                        changed_weight=config.changed_weight))
     dynamics.set_tiles(tiles)
+    if config.init:
+        carried = warm_start_from(config.init, tokenizer, lam, dynamics, patches[vocab])
+        print(f"world: weights from {config.init} ({carried['ids_carried']}/{carried['ids']} ids, "
+              f"{carried['tiles_carried']}/{carried['tiles']} tile patterns carried over)", flush=True)
     rank, world_size, device = setup_distributed(device)
     rng = np.random.default_rng([config.seed, rank]) if world_size > 1 else rng   # each rank draws its own batches
     noop_code = NOOP if step_labels is not None and config.counterfactual_noops and config.num_actions > NOOP else None

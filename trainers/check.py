@@ -1,0 +1,123 @@
+"""Let the real env check a world, and record where it is wrong (one round of active data collection).
+
+    python -m trainers.check --world runs/world --env MiniGrid-DoorKey-8x8-v0 --layouts 60 --states 600 --seed 601 --out data/round1
+
+Explores --layouts reset seeds (seed * 1,000,000 + i, a block no other recording uses) with the Go-Explore
+recorder, draws --states of the distinct states found uniformly, and tries all seven actions from each on copies
+of the real env against the dream (genie_lab.states). From every state where some action dreams wrong it records
+new real episodes (a dataset folder with episode offsets, as `trainers.record --policy explore-archive` writes):
+each of the seven actions once from that state, then --legs legs of --leg-steps steps that act as the explorer does.
+The world learns from these frames alone (trainers.world --init ... --focus-data 1). `check.json` in --out holds
+the share of states the world got right, where it was wrong, and the real steps used.
+"""
+from __future__ import annotations
+
+import copy
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from genie_env.config import parse_config
+from genie_env.dataset import FORMAT_VERSION, shard_name, write_shard
+from genie_env.frames import check_minigrid_env, render_frame
+from genie_env.io import atomic_write_json, make_folder
+from genie_lab.explore import Archive, rooms
+
+NUM_ACTIONS = 7
+
+
+@dataclass
+class CheckConfig:
+    world: str = "runs/world"
+    env: str = "MiniGrid-DoorKey-8x8-v0"
+    out: str = "data/round1"
+    layouts: int = 60
+    states: int = 600
+    legs: int = 2                 # explorer legs recorded from each wrong state, beside its seven one-step tries
+    leg_steps: int = 20
+    max_steps: int = 0            # the env's step limit (0: its own); as the data the world was trained on
+    seed: int = 601
+
+
+def leg(env, seed: int, rng, steps: int, first: int | None = None) -> dict:
+    """One recorded episode from `env`'s state (a copy moves): `first`, if given, then explorer actions."""
+    env = copy.deepcopy(env)
+    archive = Archive(seed, rooms(env))
+    offset = int(env.unwrapped.step_count)
+    frames, actions, rewards, terminated, truncated = [render_frame(env)], [], [], [], []
+    for k in range(steps):
+        action = first if k == 0 and first is not None else archive.action(env, rng)
+        _, reward, term, trunc, _ = env.step(action)
+        frames.append(render_frame(env))
+        actions.append(action)
+        rewards.append(reward)
+        terminated.append(term)
+        truncated.append(trunc)
+        if term or trunc:
+            break
+    return {"frames": np.stack(frames), "actions": np.array(actions), "rewards": np.array(rewards),
+            "terminated": np.array(terminated), "truncated": np.array(truncated), "seed": seed, "offset": offset}
+
+
+def check(config: CheckConfig) -> dict:
+    from genie_env.world import load_world_model
+    from genie_lab.states import every_action_from, every_action_ok, sample_states
+
+    check_minigrid_env(config.env)
+    for name in ("layouts", "states", "leg_steps"):
+        if getattr(config, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(config, name)}")
+    if config.legs < 0 or config.max_steps < 0:
+        raise ValueError(f"--legs and --max-steps must be >= 0, got {config.legs} and {config.max_steps}")
+    out = Path(config.out)
+    if (out / "manifest.json").exists():
+        raise ValueError(f"--out {out} already holds a checked round; choose another folder")
+    start = time.time()
+    world = load_world_model(config.world)
+    states = sample_states(config.env, config.states, config.layouts, config.seed * 1_000_000, max_steps=config.max_steps,
+                           with_seeds=True)
+    ok = every_action_ok(world, states)
+    report = every_action_from(world, states, ok)
+    rng = np.random.default_rng(config.seed)
+    episodes, wrong_states = [], 0
+    for (env, _, seed), right in zip(states, ok):
+        if right.all():
+            continue
+        wrong_states += 1
+        episodes += [leg(env, seed, rng, 1, a) for a in range(NUM_ACTIONS)]
+        episodes += [leg(env, seed, rng, config.leg_steps) for _ in range(config.legs)]
+    make_folder(out)
+    spec = {"format": "genie-dataset", "version": FORMAT_VERSION, "env": config.env, "policy": "check",
+            "max_steps": config.max_steps, "seed": config.seed}
+    shards = []
+    if episodes:
+        info = write_shard(out / shard_name(0), episodes)
+        shards.append({"file": shard_name(0), "episodes": info["episodes"], "steps": info["steps"]})
+    steps = sum(len(e["actions"]) for e in episodes)
+    result = {"world": config.world, "config": asdict(config), "wrong_states": wrong_states,
+              "recorded_episodes": len(episodes), "recorded_steps": steps, "seconds": round(time.time() - start, 1),
+              **{k: report[k] for k in ("states", "all_right", "pairs_right", "right_per_action", "situations",
+                                        "situation_min", "wrong_where")}}
+    atomic_write_json(out / "check.json", result)
+    atomic_write_json(out / "manifest.json", {**spec, "env_id": config.env, "shards": shards,
+                                              "counts": {"episodes": len(episodes), "steps": steps,
+                                                         "frames": steps + len(episodes)}})
+    return result
+
+
+def main(argv=None) -> None:
+    config = parse_config(CheckConfig, argv, __doc__)
+    try:
+        result = check(config)
+    except (ValueError, FileNotFoundError) as e:
+        sys.exit(f"error: {e}")
+    print(f"check: all seven actions right from {100 * result['all_right']:.2f} % of {result['states']} states "
+          f"(worst situation {100 * result['situation_min']:.1f} %); recorded {result['recorded_episodes']} episodes, "
+          f"{result['recorded_steps']} steps from the {result['wrong_states']} wrong states in {config.out}")
+
+
+if __name__ == "__main__":
+    main()
