@@ -5,7 +5,8 @@
 
 For each env, the recording mixture (`genie_env.policies`, episodes of at most --max-steps steps, a new layout
 each episode, as `trainers.pipeline` records them) and the Go-Explore recorder (`genie_lab.explore`, --legs legs of
---leg-steps steps a layout, as `trainers.record --policy explore-archive`) each spend about --steps env steps.
+--leg-steps steps a layout, as `trainers.record --policy explore-archive`; with --patience, a layout is left once
+that many legs in a row found nothing new) each spend about --steps env steps.
 Reported per recorder: distinct states (`genie_lab.explore.state_key`, per layout), distinct (state, action) pairs
 tried, both per env step, the explorer's replay-equivalent steps (what returning by replaying prefixes instead of
 snapshots would cost), and how many distinct states fall in each situation (`genie_lab.situations`). Seeds
@@ -53,7 +54,8 @@ def mixture_coverage(env_id: str, steps: int, max_steps: int, seed: int) -> dict
             "situations": dict(sorted(situations.items()))}
 
 
-def explorer_coverage(env_id: str, steps: int, max_steps: int, seed: int, legs: int, leg_steps: int) -> dict:
+def explorer_coverage(env_id: str, steps: int, max_steps: int, seed: int, legs: int, leg_steps: int,
+                      patience: int = 0) -> dict:
     import gymnasium as gym
 
     from genie_lab.explore import explore_layout, restore
@@ -62,7 +64,8 @@ def explorer_coverage(env_id: str, steps: int, max_steps: int, seed: int, legs: 
     env = gym.make(env_id, **({"max_steps": max_steps} if max_steps else {}))
     totals, situations, pairs, layout = Counter(), Counter(), 0, 0
     while totals["env_steps"] < steps:
-        archive, counts = explore_layout(env, seed + layout, np.random.default_rng([seed, layout]), legs, leg_steps)
+        archive, counts = explore_layout(env, seed + layout, np.random.default_rng([seed, layout]), legs, leg_steps,
+                                         patience=patience)
         totals.update(counts)
         pairs += sum(len(tried) for tried in archive.tried.values())
         env.reset(seed=seed + layout)
@@ -86,6 +89,8 @@ def main(argv=None) -> None:
     parser.add_argument("--max-steps", type=int, default=200, help="episode cut, as the DoorKey pipeline records")
     parser.add_argument("--legs", type=int, default=30)
     parser.add_argument("--leg-steps", type=int, default=20)
+    parser.add_argument("--patience", type=int, default=0,
+                        help="leave a layout after this many legs in a row found no new state (0: never)")
     parser.add_argument("--seed", type=int, default=5_000_000)
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
@@ -94,7 +99,8 @@ def main(argv=None) -> None:
     results = {}
     for env_id in args.env:
         mixture = mixture_coverage(env_id, args.steps, args.max_steps, args.seed)
-        explorer = explorer_coverage(env_id, args.steps, args.max_steps, args.seed, args.legs, args.leg_steps)
+        explorer = explorer_coverage(env_id, args.steps, args.max_steps, args.seed, args.legs, args.leg_steps,
+                                     args.patience)
         results[env_id] = {"mixture": mixture, "explorer": explorer,
                            "states_per_step_ratio": explorer["states_per_step"] / mixture["states_per_step"],
                            "pairs_per_step_ratio": explorer["pairs_per_step"] / mixture["pairs_per_step"]}

@@ -139,8 +139,10 @@ def restore(env, seed: int, prefix) -> tuple[bool, int]:
     return False, len(prefix)
 
 
-def explore_layout(env, seed: int, rng, legs: int, leg_steps: int, on_leg=None, render=None) -> tuple[Archive, dict]:
-    """Explore one layout: `legs` legs of up to `leg_steps` uniform actions, each from an archive state.
+def explore_layout(env, seed: int, rng, legs: int, leg_steps: int, on_leg=None, render=None,
+                   patience: int = 0) -> tuple[Archive, dict]:
+    """Explore one layout: `legs` legs of up to `leg_steps` steps, each from an archive state; with `patience`,
+    fewer once that many legs in a row found no new state (a small layout is covered: move on to the next).
 
     `on_leg(episode)`, when given, receives each leg as a recorded episode (frames rendered by `render(env)`,
     actions, rewards, terminated, truncated, seed, offset = the prefix length replayed before its first frame).
@@ -150,8 +152,12 @@ def explore_layout(env, seed: int, rng, legs: int, leg_steps: int, on_leg=None, 
     env.reset(seed=int(seed))
     archive = Archive(int(seed), rooms(env))
     archive.add(env, ())
-    replay_cost = explored = 0
+    replay_cost = explored = stale = taken = 0
     for _ in range(legs):
+        if patience and stale >= patience:
+            break
+        taken += 1
+        before = len(archive)
         key = archive.choose(rng)
         prefix = archive.prefixes[key]
         env = copy.deepcopy(archive.snapshots[key])
@@ -173,12 +179,13 @@ def explore_layout(env, seed: int, rng, legs: int, leg_steps: int, on_leg=None, 
             if term or trunc:
                 break
             archive.add(env, tuple(path))
+        stale = stale + 1 if len(archive) == before else 0
         if on_leg is not None:
             on_leg({"frames": np.stack(frames), "actions": np.array(actions), "rewards": np.array(rewards),
                     "terminated": np.array(terminated), "truncated": np.array(truncated), "seed": int(seed),
                     "offset": len(prefix)})
     archive.snapshots.clear()   # the prefixes stay: `restore` replays any state later
-    return archive, {"env_steps": explored, "replay_equivalent_steps": replay_cost + explored, "legs": legs, "states": len(archive),
+    return archive, {"env_steps": explored, "replay_equivalent_steps": replay_cost + explored, "legs": taken, "states": len(archive),
                      "cells": len(archive.cells)}
 
 
