@@ -2,7 +2,7 @@
 
     python examples/dream_gif.py --world PATH --out gifs
 
-dream.gif: a real MiniGrid-Empty-8x8-v0 start frame, then `--steps` dreamed frames under random latent actions,
+dream.gif: a real start frame of the world's env (MiniGrid-Empty-8x8-v0 for empty8, DoorKey-8x8 for doorkey8), then `--steps` dreamed frames under random latent actions,
 each captioned with the latent and what it did (`info["meaning"]`, read off the world's action bridge).
 
 real_vs_dream.gif: a real episode under random left / right / forward actions, real on the left, dream on the right.
@@ -21,14 +21,12 @@ import numpy as np
 import genie_env  # noqa: F401  (registers GenieDream-v0)
 from genie_env.frames import psnr, render_frame, save_gif
 from genie_env.world import ENV_ACTION_NAMES
-from trainers.evaluate import CORRECT_DB   # a dreamed frame this close to the real one counts as correct
-
-REAL_ENV = "MiniGrid-Empty-8x8-v0"
+from genie_lab.states import CORRECT_DB   # a dreamed frame this close to the real one counts as correct
 
 
-def real_start_frame(seed: int) -> tuple[gym.Env, np.ndarray]:
-    """A real env reset with `seed` and its first 64x64 frame."""
-    real = gym.make(REAL_ENV)
+def real_start_frame(env_id: str, seed: int) -> tuple[gym.Env, np.ndarray]:
+    """The world's real env reset with `seed` and its first 64x64 frame."""
+    real = gym.make(env_id)
     real.reset(seed=seed)
     return real, render_frame(real)
 
@@ -36,7 +34,7 @@ def real_start_frame(seed: int) -> tuple[gym.Env, np.ndarray]:
 def captioned_dream(env, steps: int, seed: int) -> tuple[list[np.ndarray], list[str]]:
     """A real start frame, then `steps` dreamed frames under random latents; an ended episode restarts there."""
     rng = np.random.default_rng(seed)
-    _, start = real_start_frame(seed)
+    _, start = real_start_frame(env.unwrapped.world.info["env_id"], seed)
     env.reset(seed=seed, options={"frame": start})
     frames, captions = [start], ["real start frame"]
     for t in range(1, steps + 1):
@@ -53,7 +51,7 @@ def real_vs_dream(env, steps: int, seed: int) -> tuple[list[np.ndarray], list[st
     """Side-by-side real | dream frames, captions and per-step PSNR, until `steps` steps or the real episode ends."""
     rng = np.random.default_rng(seed)
     world = env.unwrapped.world
-    real, real_frame = real_start_frame(seed)
+    real, real_frame = real_start_frame(world.info["env_id"], seed)
     dream_frame, _ = env.reset(seed=seed, options={"frame": real_frame})
     gap = np.full((64, 2, 3), 255, np.uint8)                                   # a white line between the two
     pairs, captions, scores = [np.concatenate([real_frame, gap, dream_frame], 1)], ["real | dream: same start"], []

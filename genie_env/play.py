@@ -23,9 +23,13 @@ class Window:
     """A pygame window that shows 64x64 frames scaled up with nearest-neighbour (crisp) and an overlay line."""
 
     def __init__(self, scale: int = 8, title: str = "GenieDream"):
+        import os
+
+        os.environ.setdefault("SDL_AUDIODRIVER", "dummy")   # no sound is played: no ALSA errors on a machine without one
         import pygame
 
-        pygame.init()
+        pygame.display.init()
+        pygame.font.init()
         self.pygame, self.scale = pygame, scale
         self.screen = pygame.display.set_mode((64 * scale, 64 * scale + 28))
         pygame.display.set_caption(title)
@@ -125,11 +129,15 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--world", default=None, help="a shipped world's name or a world folder (default: the shipped one)")
     parser.add_argument("--real", action="store_true", help="play the real MiniGrid env instead of the dream")
-    parser.add_argument("--env", default="MiniGrid-Empty-8x8-v0", help="env id for --real")
+    parser.add_argument("--env", default=None, help="env id for --real (default: the env of --world)")
     parser.add_argument("--scale", type=int, default=8)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--max-frames", type=int, default=None, help="stop after this many frames (for scripts)")
     args = parser.parse_args(argv)
+    if args.env is None:   # the real game of the world asked for, so --real --world doorkey8 plays DoorKey
+        from genie_env.dream import shared_world
+
+        args.env = shared_world(args.world, "cpu").info.get("env_id", "MiniGrid-Empty-8x8-v0")
     result = play(args.world, args.real, args.env, args.scale, args.seed, args.max_frames)
     print(f"{result['frames']} frames, {result['steps']} steps, {result['fps']:.1f} FPS")
 
