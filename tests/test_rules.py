@@ -260,7 +260,7 @@ def test_situation_names_what_the_rules_read():
     import minigrid  # noqa: F401
     from minigrid.core.world_object import Key
 
-    from trainers.evaluate import situation
+    from genie_lab.situations import ahead as situation
 
     env = gym.make("MiniGrid-DoorKey-5x5-v0")
     env.reset(seed=0)

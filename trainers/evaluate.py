@@ -24,7 +24,8 @@ import torch
 from genie_env.dataset import Dataset
 from genie_env.frames import check_minigrid_env, psnr
 from genie_env.world import EFFECT_NAMES, ENV_ACTION_NAMES, NOOP, WorldModel, load_world_model
-from genie_lab.states import CORRECT_DB, dream_every_action, evaluate_states  # noqa: F401 (dream_every_action re-exported)
+from genie_lab.situations import ahead
+from genie_lab.states import CORRECT_DB, dream_every_action, evaluate_states
 
 
 def save_grid_png(path, rows: list[np.ndarray], scale: int = 2) -> None:
@@ -223,22 +224,13 @@ def policy_rollouts(world: WorldModel, env_id: str, policy: str, episodes: int, 
     return result, transitions
 
 
-def situation(env) -> str:
-    """What MiniGrid's rules read in a state: the cell ahead, what the agent carries, whether it stands in a door."""
-    u = env.unwrapped
-    ahead, standing = u.grid.get(*u.front_pos), u.grid.get(*u.agent_pos)
-    ahead = "empty" if ahead is None else f"{'open ' if getattr(ahead, 'is_open', False) else ''}{ahead.type}"
-    parts = [f"ahead {ahead}", f"carrying {u.carrying.type}" if u.carrying is not None else "carrying nothing"]
-    return ", ".join(parts + (["in the doorway"] if standing is not None and standing.type == "door" else []))
-
-
 def every_action(world: WorldModel, env_id: str, policy: str, episodes: int, seed: int, horizon: int = 30) -> dict:
     """Every env action from every state `policy` visits in the real env, each tried on a copy of the env, against
     the dream from the same real frame through the documented frame-only calls (`env_to_latent_action(frame,
     action)`, then `dream(frame, latent)`). Rollouts test only the actions a policy took; a world that knows
     MiniGrid's rules gets all seven right wherever the agent stands (toggle with the key two cells from the door,
     pickup with nothing ahead, a turn in the doorway). Returns the share right per action and the situations
-    (`situation`) of the wrong ones."""
+    (`genie_lab.situations.ahead`) of the wrong ones."""
     from collections import Counter
 
     envs, rngs, policies = policy_episodes(env_id, policy, episodes, seed)
@@ -252,7 +244,7 @@ def every_action(world: WorldModel, env_id: str, policy: str, episodes: int, see
         ok = dream_every_action(world, [envs[i] for i in live])
         right, tried = right + ok.sum(0), tried + len(live)
         for j, a in zip(*np.nonzero(~ok)):
-            wrong_where[f"{ENV_ACTION_NAMES[a]}: {situation(envs[live[j]])}"] += 1
+            wrong_where[f"{ENV_ACTION_NAMES[a]}: {ahead(envs[live[j]])}"] += 1
         for i in live:
             previous[i] = int(policies[i](envs[i], rngs[i], previous[i]))
             _, _, terminated, truncated, _ = envs[i].step(previous[i])
