@@ -24,8 +24,9 @@ from genie_env.latent_action import LatentActionConfig, LatentActionModel
 from genie_env.tokenizer import Tokenizer, TokenizerConfig
 from genie_env.vocab import ids_by_look
 
-WORLD_FORMAT_VERSION = 3            # 2: tile-level dynamics (a tile table), latents anchored to env actions;
+WORLD_FORMAT_VERSION = 4            # 2: tile-level dynamics (a tile table), latents anchored to env actions;
                                     # 3: start states as compact ids (S, 16, 16), not frames, so thousands fit
+                                    # 4: optional real pixels per look (`pixels`), drawn and read instead of the decoder's
 OLDEST_WORLD_FORMAT = 2             # version 2's start frames are read and encoded at load
 WORLDS_DIR = Path(__file__).parent / "worlds"
 DEFAULT_WORLD = "empty8"
@@ -61,10 +62,13 @@ class WorldModel:
 
     def __init__(self, tokenizer: Tokenizer, lam: LatentActionModel, dynamics: Dynamics, vocab: torch.Tensor,
                  bridge: ActionBridge | None = None, start_ids: torch.Tensor | None = None, info: dict | None = None,
-                 guard: ChangeGuard | None = None):
+                 guard: ChangeGuard | None = None, pixels: torch.Tensor | None = None):
         self.tokenizer, self.lam, self.dynamics = tokenizer.eval(), lam.eval(), dynamics.eval()
         self.vocab = vocab.long()
         self.patches = tokenizer.patch_table()[self.vocab]                         # (V, 4, 4, 3) uint8
+        self.pixels = None
+        if pixels is not None:
+            self.set_pixels(pixels)
         self.bridge, self.guard = bridge, guard
         self.start_ids = None if start_ids is None else start_ids.long().cpu()   # (S, 16, 16): the reset bank
         self.info = info or {}
@@ -132,6 +136,16 @@ class WorldModel:
         # then tile by tile, as the nearest tile pattern the world knows: the dream only ever draws those, so a real
         # frame and a dreamed one are read in the same terms (the guard compares their changes)
         return self.dynamics.from_tiles(self.dynamics.to_tiles(ids_by_look(flat, self.patches))).view(*lead, 16, 16)
+
+    def set_pixels(self, pixels: torch.Tensor) -> None:
+        """Draw and read each look with the real pixels real play shows for it (uint8 (V, 4, 4, 3), from
+        `genie_lab.pixels.real_pixels`) instead of the decoder's approximation: a real frame read and drawn back
+        is the same frame, and a dream that is right token for token is right pixel for pixel (format 4)."""
+        pixels = torch.as_tensor(pixels)
+        if tuple(pixels.shape) != tuple(self.patches.shape) or pixels.dtype != torch.uint8:
+            raise ValueError(f"pixels must be uint8 of shape {tuple(self.patches.shape)}, got {tuple(pixels.shape)} {pixels.dtype}")
+        self.pixels = pixels.cpu()
+        self.patches = pixels.to(self.patches.device)
 
     def ids_to_frames(self, ids: torch.Tensor) -> torch.Tensor:
         """compact ids (..., 16, 16) -> uint8 frames (..., 64, 64, 3), by patch lookup."""
@@ -368,6 +382,8 @@ class WorldModel:
         tensors.update({f"lam.{k}": v for k, v in self.lam.state_dict().items()})
         tensors.update({f"dynamics.{k}": v for k, v in self.dynamics.state_dict().items()})
         tensors["vocab"] = self.vocab
+        if self.pixels is not None:
+            tensors["pixels"] = self.pixels
         if self.bridge is not None:
             tensors.update({f"bridge.{k}": v for k, v in self.bridge.tensors().items()})
             guard = self.guard if self.guard is not None else ChangeGuard(torch.zeros(0, dtype=torch.long))
@@ -533,7 +549,7 @@ def load_world_model(path=None, device: str = "cpu") -> WorldModel:
         raise ValueError(f"{weights}: vocab must be int64 codes in [0, {tokenizer.config.codebook_size - 1}] "
                          f"of the tokenizer's codebook")
     start_key = "start_ids" if meta["version"] >= 3 else "start_frames"
-    known = {"vocab", start_key, *(f"bridge.{k}" for k in BRIDGE_TENSORS)}
+    known = {"vocab", "pixels", start_key, *(f"bridge.{k}" for k in BRIDGE_TENSORS)}
     unknown = sorted(k for k in tensors if k not in known and not k.startswith(("tokenizer.", "lam.", "dynamics.")))
     if unknown:
         raise ValueError(f"{weights}: unexpected tensors {unknown[:3]}")
@@ -551,6 +567,11 @@ def load_world_model(path=None, device: str = "cpu") -> WorldModel:
         bridge = ActionBridge(*(tensors[f"bridge.{k}"] for k in ActionBridge.TENSORS), **meta["bridge"])
         guard = ChangeGuard(tensors["bridge.observed"])
     world = WorldModel(tokenizer, lam, dynamics, tensors["vocab"], bridge, None, meta["info"], guard)
+    if "pixels" in tensors:
+        try:
+            world.set_pixels(tensors["pixels"])
+        except ValueError as e:
+            raise ValueError(f"{weights}: tensor pixels: {e}") from None
     start = tensors.get(start_key)
     if start is not None:
         try:   # version 2 shipped frames, encoded here; the checks name what is wrong, the file is named here

@@ -4,7 +4,8 @@
 
 Chooses --labels transitions from the training episodes of --data (the same split and the same choice as
 trainers.world: trainers.labels) and reads only their true actions; all training transitions, unlabelled, show which token changes real play makes.
-Also reads the data's reward rule (range; paid only at episode ends?) that the dream applies to its reward head.
+Also reads the data's reward rule (range; paid only at episode ends; how it follows the time) that the dream
+applies to its reward head, and the real pixels of every look (genie_lab.pixels), so frames come back exact.
 Writes the world with its new bridge to --out (world.safetensors + world.json).
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from genie_env.config import parse_config
 from genie_env.dataset import Dataset
 from genie_env.world import fit_bridge_on_data, frames_to_ids_numpy, load_world_model
+from genie_lab.pixels import draw_real_pixels
 from trainers.labels import label_steps, step_changes
 
 
@@ -47,7 +49,8 @@ def main(argv=None) -> None:
                            config.cover_labels)
     fit_bridge_on_data(world, data, train_steps, labelled, ids)
     world.set_reward_rule(**data.reward_facts(train_steps))   # from the same data
-    world.save(config.out, {"bridge_label_steps": labelled.tolist(), "bridge_data": config.data})
+    exact = draw_real_pixels(world, data.frames)                # each look drawn as real play draws it
+    world.save(config.out, {"bridge_label_steps": labelled.tolist(), "bridge_data": config.data, "real_pixels": exact})
     print(f"bridge fitted on {len(labelled)} labelled transitions; world written to {config.out}")
 
 

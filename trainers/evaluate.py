@@ -183,6 +183,7 @@ def policy_rollouts(world: WorldModel, env_id: str, policy: str, episodes: int, 
     alive = np.ones(episodes, bool)
     correct = np.zeros((episodes, horizon), bool)
     exact = np.zeros((episodes, horizon), bool)
+    pixel_exact = np.zeros((episodes, horizon), bool)
     was_alive = np.zeros((episodes, horizon), bool)
     before, taken, after = [], [], []
     first_wrong = {}                                  # episode -> the env action whose dreamed frame went wrong first
@@ -208,12 +209,16 @@ def policy_rollouts(world: WorldModel, env_id: str, policy: str, episodes: int, 
                 first_wrong[i] = ENV_ACTION_NAMES[int(a)]
         # exact: the same ids (tile for tile what the tokenizer reads), since decoded pixels are never bit-exact
         exact[live, t] = (world.frames_to_ids(dreamed[live]) == world.frames_to_ids(real[live])).flatten(1).all(1).cpu().numpy()
+        pixel_exact[live, t] = (dreamed[live] == real[live]).reshape(len(live), -1).all(1)
     for env in envs:
         env.close()
     # an episode counts at step t when it was still running when that step was taken
     share = lambda t: float(correct[was_alive[:, t - 1], t - 1].mean()) if was_alive[:, t - 1].any() else None
     result = {"policy": policy, "episodes": episodes, "first_seed": seed,
               "correct_all": float(correct[was_alive].mean()), "exact_all": float(exact[was_alive].mean()),
+              # the same frame pixel for pixel (worlds with real pixels draw a token-exact frame exactly)
+              "pixel_exact_all": float(pixel_exact[was_alive].mean()),
+              "pixel_exact_of_token_exact": float(pixel_exact[was_alive & exact].mean()) if (was_alive & exact).any() else None,
               **{f"correct_at_{t}": share(t) for t in (1, 10, 25, 50) if t <= horizon},
               "exact_at_last": float(exact[was_alive[:, -1], -1].mean()) if was_alive[:, -1].any() else None,
               "alive_at_last": int(was_alive[:, -1].sum()), "horizon": horizon,

@@ -33,6 +33,7 @@ from genie_env.tokenizer import Tokenizer, TokenizerConfig
 from genie_env.vocab import build_vocab, ids_by_look
 from genie_env.bridge import NOOP, ActionBridge, change_signature
 from genie_env.world import ENV_ACTION_NAMES, WorldModel, encode_dataset, fit_bridge_on_data, frames_to_ids_numpy
+from genie_lab.pixels import draw_real_pixels
 from trainers.labels import label_steps, step_changes
 from trainers.record import START_CHUNK, record_starts
 
@@ -374,7 +375,8 @@ def train(config: TrainWorldConfig) -> dict:
     world.set_start_ids(np.concatenate(starts))
     world.set_reward_rule(**data.reward_facts(train_steps))
     metrics["train_seconds"] = time.time() - start
-    world.save(out, {"env_id": data.env_ids[0], "training": {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
+    exact = draw_real_pixels(world, data.frames)
+    world.save(out, {"real_pixels": exact, "env_id": data.env_ids[0], "training": {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
                      "config": dataclasses.asdict(config), "bridge_label_steps": labelled.tolist()})
     return metrics
 
