@@ -31,16 +31,25 @@ def build_vocab(tokens: torch.Tensor, patches: torch.Tensor, merge_mse: float = 
     return vocab
 
 
-def ids_by_look(frames: torch.Tensor, looks: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+def ids_by_look(frames: torch.Tensor, looks: torch.Tensor, batch_size: int = 512, exact: torch.Tensor | None = None) -> torch.Tensor:
     """uint8 frames (N, 64, 64, 3) -> ids (N, 16, 16): each 4x4 patch's nearest look among `looks` (V, 4, 4, 3).
 
     The tokenizer is patch-local, so this is its encoder with the codebook replaced by what the codes look like:
     a dreamed frame, decoded and read again, gets back exactly the ids it was dreamed as (distance 0), and a
-    real frame gets the look its patches reconstruct to."""
+    real frame gets the look its patches reconstruct to.
+
+    `exact` (V, 4, 4, 3), the real pixels of each look: a patch equal to one of them reads as its id, any other
+    as its nearest look; so a frame drawn with `exact` reads back as drawn, and every patch reads as it would
+    without `exact` (each real pixel table row is a patch that read as its own id)."""
     table = _appearance(looks)
+    real = None if exact is None else _appearance(exact.to(looks.device))
     out = []
     for start in range(0, len(frames), batch_size):
         chunk = frames[start : start + batch_size].float()
         patches = chunk.view(-1, 16, 4, 16, 4, 3).permute(0, 1, 3, 2, 4, 5).reshape(-1, 48)
-        out.append(torch.cdist(patches, table).argmin(1).view(-1, 16, 16))
+        ids = torch.cdist(patches, table).argmin(1)
+        if real is not None:
+            distance, match = torch.cdist(patches, real).min(1)
+            ids = torch.where(distance == 0, match, ids)
+        out.append(ids.view(-1, 16, 16))
     return torch.cat(out) if out else torch.zeros(0, 16, 16, dtype=torch.long, device=frames.device)

@@ -65,7 +65,8 @@ class WorldModel:
                  guard: ChangeGuard | None = None, pixels: torch.Tensor | None = None):
         self.tokenizer, self.lam, self.dynamics = tokenizer.eval(), lam.eval(), dynamics.eval()
         self.vocab = vocab.long()
-        self.patches = tokenizer.patch_table()[self.vocab]                         # (V, 4, 4, 3) uint8
+        self.looks = tokenizer.patch_table()[self.vocab]                           # (V, 4, 4, 3) uint8, decoded
+        self.patches = self.looks                                                  # what frames are drawn with
         self.pixels = None
         if pixels is not None:
             self.set_pixels(pixels)
@@ -107,7 +108,7 @@ class WorldModel:
         self.device = torch.device(device)
         for module in (self.tokenizer, self.lam, self.dynamics):
             module.to(self.device)
-        self.vocab, self.patches = self.vocab.to(self.device), self.patches.to(self.device)
+        self.vocab, self.patches, self.looks = self.vocab.to(self.device), self.patches.to(self.device), self.looks.to(self.device)
         for part in (self.bridge, self.guard):
             if part is not None:
                 part.to(self.device)
@@ -135,17 +136,18 @@ class WorldModel:
         flat = torch.from_numpy(np.ascontiguousarray(frames.reshape(-1, 64, 64, 3))).to(self.device)
         # then tile by tile, as the nearest tile pattern the world knows: the dream only ever draws those, so a real
         # frame and a dreamed one are read in the same terms (the guard compares their changes)
-        return self.dynamics.from_tiles(self.dynamics.to_tiles(ids_by_look(flat, self.patches))).view(*lead, 16, 16)
+        ids = ids_by_look(flat, self.looks, exact=None if self.pixels is None else self.patches)
+        return self.dynamics.from_tiles(self.dynamics.to_tiles(ids)).view(*lead, 16, 16)
 
     def set_pixels(self, pixels: torch.Tensor) -> None:
         """Draw and read each look with the real pixels real play shows for it (uint8 (V, 4, 4, 3), from
         `genie_lab.pixels.real_pixels`) instead of the decoder's approximation: a real frame read and drawn back
         is the same frame, and a dream that is right token for token is right pixel for pixel (format 4)."""
         pixels = torch.as_tensor(pixels)
-        if tuple(pixels.shape) != tuple(self.patches.shape) or pixels.dtype != torch.uint8:
-            raise ValueError(f"pixels must be uint8 of shape {tuple(self.patches.shape)}, got {tuple(pixels.shape)} {pixels.dtype}")
+        if tuple(pixels.shape) != tuple(self.looks.shape) or pixels.dtype != torch.uint8:
+            raise ValueError(f"pixels must be uint8 of shape {tuple(self.looks.shape)}, got {tuple(pixels.shape)} {pixels.dtype}")
         self.pixels = pixels.cpu()
-        self.patches = pixels.to(self.patches.device)
+        self.patches = pixels.to(self.looks.device)
 
     def ids_to_frames(self, ids: torch.Tensor) -> torch.Tensor:
         """compact ids (..., 16, 16) -> uint8 frames (..., 64, 64, 3), by patch lookup."""

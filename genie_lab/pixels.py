@@ -3,9 +3,10 @@
 The tokenizer's decoder approximates each patch (the agent's sprite at about 40 dB), so a real frame read and
 drawn back differed in a third of its pixels, all in the agent's tile. MiniGrid draws every tile from a few
 exact patterns, so each look (vocabulary id) stands for one real 4x4 patch: the one real play shows most often
-among the patches read as that look. `real_pixels` finds it over a dataset's frames and checks that reading
-with the real patches gives every real patch the id the decoder's looks gave it (the world was trained on those
-ids); where that fails it returns None and the world keeps drawing its decoder's looks.
+among the patches read as that look. `real_pixels` finds it over a dataset's frames. A world reads a patch equal
+to a look's real pixels as that look and any other as its nearest decoded look (`genie_env.vocab.ids_by_look`
+with `exact`), so every patch reads as the id training gave it; where the tokenizer gave two real patches one
+look, frames with the rarer one are drawn with the commoner (`real_pixels` counts how often that is).
 """
 from __future__ import annotations
 
@@ -33,26 +34,33 @@ def distinct_patches(frames: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray,
     return np.stack([examples[k] for k in keys]).reshape(-1, 4, 4, 3), np.array([counts[k] for k in keys], np.int64)
 
 
-def real_pixels(decoded_looks: torch.Tensor, frames: np.ndarray) -> torch.Tensor | None:
+def real_pixels(decoded_looks: torch.Tensor, frames: np.ndarray, report: dict | None = None) -> torch.Tensor | None:
     """uint8 (V, 4, 4, 3): per look, the real patch most often read as it in `frames` (a look no real patch reads
-    as keeps its decoded pixels); None when reading with these would give some real patch another id."""
+    as keeps its decoded pixels); None if reading with them would give a real patch another id (it cannot: a
+    check). `report`, if given, receives the counts of distinct patches, looks, and patches sharing a look."""
     looks = decoded_looks.cpu()
     patches, counts = distinct_patches(frames)
     as_frames = torch.from_numpy(patches.copy()).view(-1, 1, 4, 1, 4, 3).expand(-1, 16, 4, 16, 4, 3).reshape(-1, 64, 64, 3)
     # each distinct patch tiled over a frame: ids_by_look reads patches, so its first id is the patch's
-    read = lambda table: ids_by_look(as_frames, table)[:, 0, 0]  # noqa: E731
-    ids = read(looks).numpy()
+    ids = ids_by_look(as_frames, looks)[:, 0, 0].numpy()
     table = looks.clone()
+    shared = 0
     for look in np.unique(ids):
         members = np.flatnonzero(ids == look)
         table[look] = torch.from_numpy(patches[members[counts[members].argmax()]])
-    return table if np.array_equal(read(table).numpy(), ids) else None
+        shared += int(counts[members].sum() - counts[members].max())
+    if report is not None:
+        report.update(distinct_patches=len(patches), looks_used=int(len(np.unique(ids))),
+                      patch_share_drawn_as_another=shared / max(int(counts.sum()), 1))
+    again = ids_by_look(as_frames, looks, exact=table)[:, 0, 0].numpy()
+    return table if np.array_equal(again, ids) else None
 
 
-def draw_real_pixels(world, frames: np.ndarray) -> bool:
-    """Give `world` the real pixels of its looks read off `frames` (`WorldModel.set_pixels`); False, and the
-    decoder's looks kept, where they would read some real patch as another id."""
-    table = real_pixels(world.tokenizer.patch_table()[world.vocab.cpu()], frames)
+def draw_real_pixels(world, frames: np.ndarray) -> dict:
+    """Give `world` the real pixels of its looks read off `frames` (`WorldModel.set_pixels`); returns what
+    `real_pixels` reports, with "set" False (and the decoder's looks kept) if its check failed."""
+    report: dict = {}
+    table = real_pixels(world.tokenizer.patch_table()[world.vocab.cpu()], frames, report)
     if table is not None:
         world.set_pixels(table)
-    return table is not None
+    return {"set": table is not None, **report}
