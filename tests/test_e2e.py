@@ -28,7 +28,8 @@ def test_record_train_evaluate_play(tmp_path):
         "--out", str(tmp_path / "world"), "--steps", "10", "--batch-size", "4", "--dim", "32", "--layers", "1",
         "--lam-dim", "32", "--bridge-labels", "40", "--start-states", "16")
     run("trainers.evaluate", "world", "--world", str(tmp_path / "world"), "--data", str(heldout), "--transitions", "50",
-        "--clips", "10", "--rollouts", "2", "--policy-episodes", "2", "--policy-horizon", "5", "--json", str(tmp_path / "eval.json"), "--confusion-png", str(tmp_path / "c.png"))
+        "--clips", "10", "--rollouts", "2", "--policy-episodes", "2", "--policy-horizon", "5", "--states", "6", "--state-layouts", "2", "--state-dreams", "2",
+        "--json", str(tmp_path / "eval.json"), "--confusion-png", str(tmp_path / "c.png"))
     metrics = json.loads((tmp_path / "eval.json").read_text())
     for key in ("delta_tpsnr", "probe_accuracy", "nmi", "rollout_correct_at_1", "end_precision", "reconstruction_psnr"):
         assert key in metrics
@@ -38,6 +39,9 @@ def test_record_train_evaluate_play(tmp_path):
     assert len(policies["latent_consistency"]) == 8        # K: 7 env actions + "nothing changed"
     probe = policies["probe"]                               # the probe on the policies' real transitions
     assert probe["probe_transitions"] == policies["guard_transitions"] == sum(c["transitions"] for c in probe["probe_by_class"].values())
+    states = metrics["from_states"]                         # by states drawn over an explorer's archive
+    assert states["every_action"]["states"] == 6 and 0 <= states["every_action"]["all_right"] <= 1
+    assert states["dreams"]["dreams"] == 2
     env = gym.make("GenieDream-v0", world=str(tmp_path / "world"), device="cpu")
     obs, _ = env.reset(seed=0)
     obs, reward, terminated, truncated, info = env.step(0)
