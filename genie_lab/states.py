@@ -27,19 +27,21 @@ CORRECT_DB = 30.0   # a dreamed frame counts as correct at PSNR >= 30 dB against
 
 
 def sample_states(env_id: str, count: int, layouts: int, seed: int, legs: int = 30, leg_steps: int = 20,
-                  max_steps: int = 0, with_seeds: bool = False) -> list[tuple]:
+                  max_steps: int = 0, with_seeds: bool = False, steps: dict | None = None) -> list[tuple]:
     """`count` states drawn uniformly (without replacement where there are enough) from every distinct state an
     explorer reached on layouts seed .. seed + layouts - 1: a list of (env in that state, situation name), and
-    with `with_seeds` each state's reset seed third."""
+    with `with_seeds` each state's reset seed third. `steps`, if given, receives the real env steps spent
+    (exploring, and replaying each drawn state's prefix)."""
     import gymnasium as gym
     import minigrid  # noqa: F401  (registers the MiniGrid envs)
 
     kwargs = {"max_steps": max_steps} if max_steps > 0 else {}
     env = gym.make(env_id, **kwargs)
-    pool = []
+    pool, explored, replayed = [], 0, 0
     for i in range(layouts):
-        archive, _ = explore_layout(env, seed + i, np.random.default_rng([seed, i]), legs, leg_steps)
+        archive, counts = explore_layout(env, seed + i, np.random.default_rng([seed, i]), legs, leg_steps)
         pool += [(seed + i, prefix) for prefix in archive.prefixes.values()]
+        explored += counts["env_steps"]
     rng = np.random.default_rng(seed)
     picks = rng.choice(len(pool), count, replace=count > len(pool))
     states, situations = [], {}
@@ -48,9 +50,11 @@ def sample_states(env_id: str, count: int, layouts: int, seed: int, legs: int = 
         if layout not in situations:
             env.reset(seed=layout)
             situations[layout] = Situation(env)
-        restore(env, layout, prefix)
+        replayed += restore(env, layout, prefix)[1]
         states.append((copy.deepcopy(env), situations[layout].of(env), *((layout,) if with_seeds else ())))
     env.close()
+    if steps is not None:
+        steps.update(explore=explored, replay=replayed)
     return states
 
 

@@ -77,8 +77,9 @@ def check(config: CheckConfig) -> dict:
         raise ValueError(f"--out {out} already holds a checked round; choose another folder")
     start = time.time()
     world = load_world_model(config.world)
+    spent: dict = {}
     states = sample_states(config.env, config.states, config.layouts, config.seed * 1_000_000, max_steps=config.max_steps,
-                           with_seeds=True)
+                           with_seeds=True, steps=spent)
     ok = every_action_ok(world, states)
     report = every_action_from(world, states, ok)
     rng = np.random.default_rng(config.seed)
@@ -97,7 +98,10 @@ def check(config: CheckConfig) -> dict:
         info = write_shard(out / shard_name(0), episodes)
         shards.append({"file": shard_name(0), "episodes": info["episodes"], "steps": info["steps"]})
     steps = sum(len(e["actions"]) for e in episodes)
+    # real env steps: exploring, replaying to each drawn state, the seven tries from each, the recorded episodes
+    spent.update(tries=NUM_ACTIONS * len(states), recorded=steps)
     result = {"world": config.world, "config": asdict(config), "wrong_states": wrong_states,
+              "real_steps": {**spent, "total": sum(spent.values())},
               "recorded_episodes": len(episodes), "recorded_steps": steps, "seconds": round(time.time() - start, 1),
               **{k: report[k] for k in ("states", "all_right", "pairs_right", "right_per_action", "situations",
                                         "situation_min", "wrong_where")}}
