@@ -22,8 +22,9 @@ import numpy as np
 
 from genie_env.config import parse_config
 from genie_env.dataset import FORMAT_VERSION, shard_name, write_shard
-from genie_env.frames import check_minigrid_env, render_frame
+from genie_env.frames import check_minigrid_env
 from genie_env.io import atomic_write_json, make_folder
+from genie_lab.episodes import play_episode
 from genie_lab.explore import Archive, rooms
 
 NUM_ACTIONS = 7
@@ -46,20 +47,8 @@ def leg(env, seed: int, rng, steps: int, first: int | None = None) -> dict:
     """One recorded episode from `env`'s state (a copy moves): `first`, if given, then explorer actions."""
     env = copy.deepcopy(env)
     archive = Archive(seed, rooms(env))
-    offset = int(env.unwrapped.step_count)
-    frames, actions, rewards, terminated, truncated = [render_frame(env)], [], [], [], []
-    for k in range(steps):
-        action = first if k == 0 and first is not None else archive.action(env, rng)
-        _, reward, term, trunc, _ = env.step(action)
-        frames.append(render_frame(env))
-        actions.append(action)
-        rewards.append(reward)
-        terminated.append(term)
-        truncated.append(trunc)
-        if term or trunc:
-            break
-    return {"frames": np.stack(frames), "actions": np.array(actions), "rewards": np.array(rewards),
-            "terminated": np.array(terminated), "truncated": np.array(truncated), "seed": seed, "offset": offset}
+    return play_episode(env, lambda env, k, previous: first if k == 0 and first is not None else archive.action(env, rng),
+                        seed, steps)
 
 
 def check(config: CheckConfig) -> dict:

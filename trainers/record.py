@@ -18,6 +18,7 @@ from genie_env.config import parse_config
 from genie_env.dataset import FORMAT_VERSION, shard_name, write_shard
 from genie_env.frames import check_minigrid_env, render_frame
 from genie_env.io import atomic_write_bytes, atomic_write_json, make_folder, read_json
+from genie_lab.episodes import play_episode
 from genie_lab.explore import archive_arrays, explore_layout
 from genie_env.policies import POLICIES, expert_action, make_policy, random_policy  # noqa: F401 (re-exported)
 
@@ -83,21 +84,9 @@ def record_episode(env, policy, seed: int, index: int, epsilon: float = 0.2, per
     env.reset(seed=episode_seed(seed, index))
     if isinstance(policy, str):
         policy = make_policy(policy, rng, epsilon, persistence)
-    frames, actions, rewards, terminated, truncated = [render_frame(env)], [], [], [], []
-    previous = None
-    while True:
-        action = policy(env, rng, previous)
-        _, reward, term, trunc, _ = env.step(action)
-        frames.append(render_frame(env))
-        actions.append(action)
-        rewards.append(reward)
-        terminated.append(term)
-        truncated.append(trunc)
-        previous = action
-        if term or trunc:
-            break
-    return {"frames": np.stack(frames), "actions": np.array(actions), "rewards": np.array(rewards),
-            "terminated": np.array(terminated), "truncated": np.array(truncated), "seed": episode_seed(seed, index)}
+    episode = play_episode(env, lambda env, step, previous: policy(env, rng, previous), episode_seed(seed, index))
+    episode.pop("offset")   # 0: it starts at the reset
+    return episode
 
 
 def record_shard(args) -> dict:
