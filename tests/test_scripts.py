@@ -99,11 +99,16 @@ def test_random_states_benchmark_places_reachable_states_and_scores_every_action
         door_x = next(x for x in range(u.width) for y in range(u.height)
                       if u.grid.get(x, y) is not None and u.grid.get(x, y).type == "door")
         phase = place(env, i, rng)
+        door, key = phase.split(", ")
+        assert door == f"door {('locked', 'closed', 'open')[i % 3]}" and key == f"key {('lying', 'carried', 'dropped')[i // 3 % 3]}"
         cell = u.grid.get(*u.agent_pos)
         assert cell is None or (cell.type == "door" and cell.is_open), (i, cell)
-        if phase == "door locked":
-            assert u.agent_pos[0] < door_x   # behind a locked door the agent could not have gone
-    out = run("benchmarks/random_states.py", "--world", "doorkey8", "--states", "4", "--json", tmp_path / "r.json")
+        assert (u.carrying is not None) == (key == "key carried")
+        keys = [(x, y) for x in range(u.width) for y in range(u.height)
+                if u.grid.get(x, y) is not None and u.grid.get(x, y).type == "key"]
+        if door == "door locked":
+            assert u.agent_pos[0] < door_x and all(x < door_x for x, _ in keys)   # nothing behind a locked door
+    out = run("benchmarks/random_states.py", "--world", "doorkey8", "--states", "9", "--json", tmp_path / "r.json")
     result = json.loads((tmp_path / "r.json").read_text())
-    assert set(result["phases"]) == {"door locked", "door open"} and "door open" in out
-    assert all(0 <= p["right"] <= 1 and p["states"] == 2 for p in result["phases"].values())
+    assert sum(s["states"] for s in result["situations"].values()) == 9 and "door closed" in out
+    assert 0 <= result["all_right"] <= 1
