@@ -112,3 +112,26 @@ def test_random_states_benchmark_places_reachable_states_and_scores_every_action
     result = json.loads((tmp_path / "r.json").read_text())
     assert sum(s["states"] for s in result["situations"].values()) == 9 and "door closed" in out
     assert 0 <= result["all_right"] <= 1
+
+
+def test_dream_gif_starts_from_the_worlds_own_env():
+    """examples/dream_gif.py --world doorkey8 starts from a real DoorKey-8x8 frame (it used to start from Empty)."""
+    import importlib.util
+
+    import gymnasium as gym
+    import numpy as np
+
+    import genie_env  # noqa: F401
+    from genie_env.frames import render_frame
+
+    spec = importlib.util.spec_from_file_location("dream_gif", ROOT / "examples" / "dream_gif.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    env = gym.make("GenieDream-v0", world="doorkey8", device="cpu")
+    frames, captions = module.captioned_dream(env, 2, 5)
+    real = gym.make("MiniGrid-DoorKey-8x8-v0")
+    real.reset(seed=5)
+    assert np.array_equal(frames[0], render_frame(real)) and captions[0] == "real start frame"
+    # a format-4 world draws a real frame it is started from back exactly: what the dream shows first is real
+    obs, _ = env.reset(seed=0, options={"frame": render_frame(real)})
+    assert np.array_equal(obs, render_frame(real))
