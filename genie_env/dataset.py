@@ -77,9 +77,8 @@ def read_shard(path) -> dict:
     try:
         with np.load(path, allow_pickle=False) as archive:
             shard = {k: archive[k] for k in SHARD_KEYS}
-            lengths = shard["episode_lengths"]
             shard["episode_offsets"] = archive["episode_offsets"] if "episode_offsets" in archive.files \
-                else np.zeros(len(lengths), np.int32)
+                else np.zeros(len(shard["episode_lengths"]), np.int32)
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
         raise ValueError(f"{path}: not a readable dataset shard ({type(e).__name__}: {e})") from None
     lengths = shard["episode_lengths"]

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genie_env.dataset import Dataset
+from genie_env.dataset import Dataset, time_limit
 from genie_env.frames import check_minigrid_env, psnr
 from genie_env.world import EFFECT_NAMES, ENV_ACTION_NAMES, NOOP, WorldModel, load_world_model
 from genie_lab.situations import ahead
@@ -428,13 +428,7 @@ def check_same_game(world, env_id: str, flag: str) -> None:
 
 def real_time_limit(env_id: str) -> int:
     """The real MiniGrid env's own episode limit (its max_steps), which a dream measured beside it should share."""
-    import gymnasium as gym
-    import minigrid  # noqa: F401
-
-    env = gym.make(env_id)
-    limit = int(env.unwrapped.max_steps)
-    env.close()
-    return limit
+    return time_limit(env_id)
 
 
 def run_dream_episodes(act, world: str, episodes: int, seed: int, num_envs: int = 16, env_actions: bool = False,
