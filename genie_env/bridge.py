@@ -24,6 +24,9 @@ import torch
 ENV_ACTION_NAMES = ("left", "right", "forward", "pickup", "drop", "toggle", "done")
 NOOP = len(ENV_ACTION_NAMES)          # the effect class of "the frame did not change"
 EFFECT_NAMES = ENV_ACTION_NAMES + ("no-op",)
+# info["meaning"] of a step: one that changed nothing says so in plain words (issue 25: "done" in Empty answered
+# "env_action 4, meaning no-op", as if the player had dropped something)
+STEP_MEANINGS = ENV_ACTION_NAMES + ("does nothing here",)
 IMPLAUSIBLE = -1                      # effect of a dreamed change that real play never shows
 HASH_BITS = 40                        # signature hashes: sums of V * V weights below 2**40 stay inside int64
 

@@ -9,8 +9,9 @@ import copy
 import numpy as np
 import torch
 
+from genie_env.bridge import NOOP, STEP_MEANINGS
 from genie_env.frames import check_frames
-from genie_env.world import EFFECT_NAMES, NOOP, WorldModel
+from genie_env.world import WorldModel
 
 _cache: dict = {}
 
@@ -143,13 +144,15 @@ class DreamCore:
         """Current tokenizer codes, int64 (N, 16, 16)."""
         return self.world.vocab[self.ids[:, -1]]
 
-    def env_actions(self, effect: torch.Tensor) -> torch.Tensor:
-        """Effect classes (N,) -> the real env action (N,) with that effect (no-op: the bridge's no-op action)."""
-        return self.world.bridge.env_action(effect)
+    def env_actions(self, effect: torch.Tensor, asked: torch.Tensor | None = None) -> torch.Tensor:
+        """Effect classes (N,) -> the real env action (N,) with that effect. Where nothing changed: the env action
+        asked (`asked` (N,), with actions="env"), which did nothing here; else the bridge's no-op action."""
+        env_actions = self.world.bridge.env_action(effect)
+        return env_actions if asked is None else torch.where(effect == NOOP, asked, env_actions)
 
-    def describe(self, effect) -> tuple[np.ndarray, np.ndarray]:
-        """Effect classes -> (meaning names, env actions) as object arrays for `info`; None without a bridge."""
+    def describe(self, effect, asked: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Effect classes -> (meanings, env actions) as object arrays for `info`; None without a bridge."""
         if effect is None:
             return np.full(self.num_envs, None, object), np.full(self.num_envs, None, object)
-        meaning = np.asarray(EFFECT_NAMES, dtype=object)[effect.cpu().numpy()]
-        return meaning, self.env_actions(effect).cpu().numpy().astype(object)
+        meaning = np.asarray(STEP_MEANINGS, dtype=object)[effect.cpu().numpy()]
+        return meaning, self.env_actions(effect, asked).cpu().numpy().astype(object)

@@ -62,11 +62,13 @@ class GenieDreamEnv(gym.Env):
     real MiniGrid runs: every frame after the first is imagined.
 
     ## Action Space
-    `actions="latent"` (default): `Discrete(K)`, the world's K latent actions (K = 8 for the shipped world). What
-    each one does is read off the world's action bridge and reported in `info["meaning"]` (e.g. "left",
-    "forward", "no-op"). `actions="env"`: `Discrete(7)`, MiniGrid's own actions in its order (left, right,
-    forward, pickup, drop, toggle, done); each step the bridge picks the latent that does the action in the
-    dream's own context (issue 10), reported in `info["latent_action"]`.
+    `actions="latent"` (default): `Discrete(K)`, the world's K latent actions (K = 8 for the shipped worlds: 0..6
+    anchored to MiniGrid's 7 actions, 7 "nothing changed"). What each step did is read off the world's action
+    bridge and reported in `info["meaning"]` (e.g. "left", "forward", or "does nothing here" where the frame did
+    not change) and `info["env_action"]` (the real env action with that effect). `actions="env"`: `Discrete(7)`,
+    MiniGrid's own actions in its order (left, right, forward, pickup, drop, toggle, done); each step the bridge
+    picks the latent that does the action in the dream's own context (issue 10), reported in
+    `info["latent_action"]`; a step that changed nothing reports the action asked as its `env_action`.
 
     ## Observation Space
     `obs_type="rgb"`: `Box(0, 255, (64, 64, 3), uint8)`, the full-grid frame. `obs_type="tokens"`:
@@ -132,9 +134,11 @@ class GenieDreamEnv(gym.Env):
         if not np.issubdtype(array.dtype, np.integer) or array.shape not in ((), (1,)) \
                 or not 0 <= int(array.reshape(())) < self.action_space.n:
             raise ValueError(f"action must be an integer in [0, {self.action_space.n - 1}] (Discrete({self.action_space.n})), got {action!r}")
-        latent = self.latent_for(int(array.reshape(()))) if self.actions == "env" else int(array.reshape(()))
+        action = int(array.reshape(()))
+        latent = self.latent_for(action) if self.actions == "env" else action
         reward, ended, effect = self.core.step(torch.tensor([latent], device=self.world.device))
-        meaning, env_action = self.core.describe(effect)
+        asked = torch.tensor([action], device=self.world.device) if self.actions == "env" else None
+        meaning, env_action = self.core.describe(effect, asked)
         info = {"latent_action": latent, "meaning": meaning[0], "env_action": env_action[0]}
         if self.render_mode == "human":
             self.render()
@@ -269,6 +273,7 @@ class GenieDreamVectorEnv(VectorEnv):
         actions = self._check_actions(actions)
         latents = self.core.latents_for(actions) if self.actions == "env" else actions
         reward, terminated, effect = self.core.step(latents)
+        asked = actions if self.actions == "env" else None
         restarting = self.needs_reset   # next-step autoreset: these worlds ignore the action and start afresh
         self._restart(restarting)   # their step count starts again at 0 (the core counts every world's steps)
         terminated = terminated & ~restarting
@@ -277,16 +282,17 @@ class GenieDreamVectorEnv(VectorEnv):
         reward = torch.where(restarting, 0.0, reward)
         self.needs_reset = terminated | truncated
         return (self._obs(), self._edge(reward if self.obs_backend == "torch" else reward.double()),
-                self._edge(terminated), self._edge(truncated), self._info(latents, effect))
+                self._edge(terminated), self._edge(truncated), self._info(latents, effect, asked))
 
-    def _info(self, latents: torch.Tensor, effect: torch.Tensor | None) -> dict:
-        """Per-world step facts as arrays (tensors for the torch backend, names only for numpy)."""
+    def _info(self, latents: torch.Tensor, effect: torch.Tensor | None, asked: torch.Tensor | None) -> dict:
+        """Per-world step facts as arrays (tensors for the torch backend, names only for numpy). `asked`: the env
+        actions stepped (actions="env"), each the env action of a step that changed nothing."""
         if self.obs_backend == "torch":
             info = {"latent_action": latents}
             if effect is not None:
-                info.update(effect=effect, env_action=self.core.env_actions(effect))
+                info.update(effect=effect, env_action=self.core.env_actions(effect, asked))
             return info
-        meaning, env_action = self.core.describe(effect)
+        meaning, env_action = self.core.describe(effect, asked)
         return {"latent_action": latents.cpu().numpy(), "meaning": meaning, "env_action": env_action}
 
     def render(self):

@@ -172,7 +172,7 @@ def test_env_actions_pass_both_checkers(tiny_world_path):
 
 
 def test_env_actions_step_through_the_bridge(tiny_world_path):
-    from genie_env.world import EFFECT_NAMES
+    from genie_env.bridge import STEP_MEANINGS
 
     env = gym.make("GenieDream-v0", world=str(tiny_world_path), device="cpu", actions="env")
     latent_env = gym.make("GenieDream-v0", world=str(tiny_world_path), device="cpu")
@@ -183,7 +183,7 @@ def test_env_actions_step_through_the_bridge(tiny_world_path):
         expected = int(world.latents_for(env.unwrapped.core.ids, np.array([action]))[0])   # the dream's own context
         obs, reward, terminated, truncated, info = env.step(action)
         assert info["latent_action"] == expected and 0 <= expected < world.num_actions
-        assert info["meaning"] in EFFECT_NAMES and info["env_action"] in range(7)
+        assert info["meaning"] in STEP_MEANINGS and info["env_action"] in range(7)
         # the same latent, stepped by hand in a latent-action env from the same state, dreams the same frame
         assert np.array_equal(obs, latent_env.step(expected)[0])
         if terminated:
@@ -210,6 +210,25 @@ def test_bad_actions_and_backends_are_refused(tiny_world_path, tiny_world, tmp_p
     tiny_world.save(tmp_path / "bridgeless")
     with pytest.raises(ValueError, match="needs a world with an action bridge"):
         GenieDreamEnv(world=str(tmp_path / "bridgeless"), device="cpu", actions="env")
+
+
+def test_an_action_that_changes_nothing_says_so():
+    """Issue 25: "done" in the shipped Empty world changes nothing, and `info` answered "env_action 4, meaning
+    no-op" (4 is drop). It says "does nothing here", with the action asked; a latent that changes nothing too."""
+    env = gym.make("GenieDream-v0", world="empty8", device="cpu", actions="env")
+    obs, _ = env.reset(seed=0)
+    after, _, _, _, info = env.step(6)
+    assert np.array_equal(after, obs)
+    assert info["meaning"] == "does nothing here" and info["env_action"] == 6
+    assert env.step(0)[-1] == {"latent_action": 0, "meaning": "left", "env_action": 0}  # a turn always changes
+    envs = gym.make_vec("GenieDream-v0", num_envs=2, vectorization_mode="vector_entry_point", world="empty8",
+                        device="cpu", actions="env")
+    envs.reset(seed=0)
+    info = envs.step(np.array([6, 3]))[-1]
+    assert list(info["meaning"]) == ["does nothing here"] * 2 and list(info["env_action"]) == [6, 3]
+    latent_env = gym.make("GenieDream-v0", world="empty8", device="cpu")
+    latent_env.reset(seed=0)
+    assert latent_env.step(7)[-1]["meaning"] == "does nothing here"   # latent 7: "nothing changed"
 
 
 def test_vector_env_actions_match_the_single_env(tiny_world_path):

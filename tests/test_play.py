@@ -21,6 +21,42 @@ def test_real_env_with_the_same_keys():
     assert result["steps"] == 3 and result["frames"] == 4
 
 
+def test_h_shows_the_keys_and_r_clears_the_last_action():
+    """Issue 25: after R the status still named the last action; H shows (and hides) the keys over the frame."""
+    from genie_env.play import READY
+
+    stepped = play(real=True, keys=[pygame.K_UP, pygame.K_h, pygame.K_ESCAPE], max_frames=10, fps=0)
+    assert stepped["help"] and stepped["status"].startswith("forward")
+    keys = [pygame.K_UP, pygame.K_h, pygame.K_h, pygame.K_r, pygame.K_ESCAPE]
+    reset = play(real=True, keys=keys, max_frames=10, fps=0)
+    assert not reset["help"] and reset["steps"] == 1 and reset["resets"] == 1
+    assert reset["status"].startswith(READY) and "forward" not in reset["status"]
+
+
+def test_status_fits_the_window_and_the_help_names_every_key():
+    """Issue 25: the status ran past the window's edge. Its lines, measured in the window's own font, fit at every
+    scale, and at the default scale nothing of the longest status is cut."""
+    import numpy as np
+
+    from genie_env.play import ENV_ACTION_KEYS, HELP, STATUS_LINES, Window
+
+    longest = "latent 7 = does nothing here   reward 0.95   episode over: R   1000 FPS"
+    for scale in (2, 4, 8):
+        window = Window(scale)
+        lines = window.status_lines(longest)
+        assert 1 <= len(lines) <= STATUS_LINES
+        assert all(window.font.size(line)[0] <= window.screen.get_width() for line in lines), (scale, lines)
+    assert " ".join(lines).split() == longest.split()
+    frame = np.zeros((64, 64, 3), np.uint8)
+    window.show(frame, longest)
+    plain = pygame.surfarray.array3d(window.screen)
+    window.show(frame, longest, show_help=True)
+    assert not np.array_equal(plain, pygame.surfarray.array3d(window.screen))
+    window.close()
+    named = set(" ".join(keys for keys, _ in HELP).lower().replace("/", " ").split())
+    assert {name[2:].lower() for name in ENV_ACTION_KEYS} | {"0-9", "r", "h", "esc"} <= named
+
+
 def test_gymnasium_utils_play(tiny_world_path):
     from gymnasium.utils.play import play as gym_play
 

@@ -427,3 +427,17 @@ def test_pipeline_refuses_a_negative_override_before_running_anything(tmp_path):
     with pytest.raises(SystemExit, match="--world-steps must be >= 0"):
         main(["--out", str(tmp_path / "world"), "--work", str(tmp_path / "work"), "--world-steps", "-5"])
     assert not (tmp_path / "work").exists()
+
+
+def test_pipeline_help_says_what_each_preset_is_for(capsys):
+    """Issue 25: --help listed `default, seed, tiny` and said nothing of them."""
+    from trainers.pipeline import PRESET_USES, PRESETS, main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    shown = " ".join(capsys.readouterr().out.split())   # wrapped lines, read as one text
+    assert set(PRESET_USES) == set(PRESETS)
+    for name, use in PRESET_USES.items():
+        assert f"{name} {' '.join(use.split())} ({PRESETS[name]['episodes']} training episodes" in shown
+    assert "see docs/RESULTS.md" in shown

@@ -17,6 +17,7 @@ import json
 import shlex
 import subprocess
 import sys
+import textwrap
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,15 +27,12 @@ from genie_env.io import atomic_write_json, make_folder, read_json, sha256_file
 from trainers.record import start_seed
 
 PRESETS = {
-    # reaches the acceptance bars from nothing on a 2-core CPU (see docs/RESULTS.md for the measured time)
     "default": {"episodes": 300, "expert_episodes": 100, "heldout_episodes": 60, "tokenizer_steps": 2000,
                 "world_steps": 12000, "batch_size": 32, "start_states": 16384, "explore_layouts": 200, "legs": 30,
                 "leg_steps": 20, "rounds": 2, "round_steps": 6000, "check_layouts": 60, "check_states": 600, "evaluate": []},
-    # the original scale, for a GPU
     "seed": {"episodes": 1000, "expert_episodes": 300, "heldout_episodes": 100, "tokenizer_steps": 6000,
              "world_steps": 30000, "batch_size": 128, "start_states": 16384, "explore_layouts": 600, "legs": 30,
              "leg_steps": 20, "rounds": 2, "round_steps": 10000, "check_layouts": 100, "check_states": 1000, "evaluate": []},
-    # seconds, for tests
     "tiny": {"episodes": 4, "expert_episodes": 2, "heldout_episodes": 2, "tokenizer_steps": 20,
              "world_steps": 10, "batch_size": 4, "start_states": 8, "explore_layouts": 2, "legs": 3, "leg_steps": 5,
              "rounds": 1, "round_steps": 5, "check_layouts": 2, "check_states": 6,
@@ -43,6 +41,25 @@ PRESETS = {
                           "--policy-episodes", "2", "--policy-horizon", "10", "--rule-episodes", "0", "--states", "7",
                           "--state-layouts", "2", "--state-dreams", "2"]},
 }
+
+# what each preset is for, as --help says it (measured times are in docs/RESULTS.md, not guessed here)
+PRESET_USES = {
+    "default": "reaches the acceptance bars from nothing on a 2-core CPU",
+    "seed": "the original, larger scale, for a GPU",
+    "tiny": "a smoke run that checks every stage runs end to end (an install, a change); on so little data "
+            "and training its world learns nothing, and its figures mean nothing",
+}
+
+
+def presets_help() -> str:
+    """The presets for --help: what each is for and its scale, read off PRESETS."""
+    lines = ["presets (--preset; default: default; times: see docs/RESULTS.md):"]
+    for name, p in PRESETS.items():
+        scale = (f"{p['episodes']} training episodes, {p['tokenizer_steps']} tokenizer steps, {p['world_steps']} "
+                 f"world steps, check rounds: {p['rounds']} of {p['round_steps']} steps")
+        lines += textwrap.wrap(f"{PRESET_USES[name]} ({scale})", 110, initial_indent=f"  {name:8} ",
+                               subsequent_indent=" " * 11)
+    return "\n".join(lines)
 
 
 @dataclass
@@ -253,7 +270,7 @@ def pipeline(config: PipelineConfig, argv: list[str]) -> dict:
 
 def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    config = parse_config(PipelineConfig, argv, __doc__, {"preset": sorted(PRESETS)})
+    config = parse_config(PipelineConfig, argv, f"{__doc__}\n{presets_help()}", {"preset": sorted(PRESETS)})
     try:
         manifest = pipeline(config, argv)
     except (ValueError, subprocess.CalledProcessError) as e:
