@@ -114,12 +114,15 @@ class Dynamics(nn.Module):
 
     def loss(self, out: DynamicsOutput, context: torch.Tensor, target: torch.Tensor, reward: torch.Tensor,
              ended: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        """target tokens (B, 16, 16); reward (B,) float; ended (B,) bool."""
+        """target tokens (B, 16, 16); reward (B,) float; ended (B,) bool. The per-frame token losses (B,) are
+        kept, detached, in `self.last_frame_loss` (a trainer's prioritized replay reads them)."""
         target_tiles = self.to_tiles(target)
         weight = 1.0 + self.config.changed_weight * (target_tiles != self.to_tiles(context[:, -1])).float()
         # summed over a frame's tiles (nats per frame), so the few tiles an action changes outweigh the latent's
         # entropy terms; averaged per tile, the entropy terms won and left/right merged into one code
-        token_loss = (F.cross_entropy(out.logits.permute(0, 3, 1, 2), target_tiles, reduction="none") * weight).flatten(1).sum(1).mean()
+        frame_loss = (F.cross_entropy(out.logits.permute(0, 3, 1, 2), target_tiles, reduction="none") * weight).flatten(1).sum(1)
+        self.last_frame_loss = frame_loss.detach()
+        token_loss = frame_loss.mean()
         reward_loss = F.mse_loss(out.reward, reward)
         end_loss = F.binary_cross_entropy_with_logits(out.end_logit, ended.float())
         with torch.no_grad():

@@ -209,6 +209,44 @@ def test_noop_rows_are_the_unlabelled_unchanged_steps_only():
     assert Brain(lam, dynamics).noop_rows(clip, ended, labels) is None
 
 
+def test_counterfactual_noops_never_ask_a_code_seen_acting_from_that_frame_to_stand_still():
+    """Frame A is seen turned by code 0 and unchanged once; frame C only unchanged. The unchanged step at A may be
+    redrawn with any code but 0; the one at C with any; the draws follow."""
+    from genie_env.latent_action import LatentActionConfig, LatentActionModel
+    from trainers.labels import still_codes
+    from trainers.world import Brain
+
+    a, b, c = (np.full((16, 16), v, np.int16) for v in (0, 1, 2))
+    ids = np.stack([a, b, a, a, c, c])                       # steps: A->B, A->A, C->C (frames 0-1, 2-3, 4-5)
+    step_frame = np.array([0, 2, 4])
+    labels = np.array([0, 7, 7])
+    still = still_codes(ids, step_frame, labels, 8)
+    assert still.tolist() == [[False] + [True] * 7, [False] + [True] * 7, [True] * 8]
+
+    lam = LatentActionModel(LatentActionConfig(vocab_size=4, num_actions=8, dim=32, layers=1))
+    dynamics = Dynamics(DynamicsConfig(vocab_size=4, num_tiles=4, latent_dim=lam.config.latent_dim, dim=32, layers=1))
+    dynamics.set_tiles(tile_patterns(torch.randint(0, 4, (50, 16, 16)))[:4])
+    clip = torch.zeros(400, 2, 16, 16, dtype=torch.long)    # all unchanged, unlabelled
+    candidates = torch.ones(400, 8, dtype=torch.bool)
+    candidates[:200, :3] = False                             # rows 0-199: codes 0, 1, 2 act there
+    rows, codes = Brain(lam, dynamics, noop_code=7).noop_rows(clip, torch.zeros(400, dtype=torch.bool),
+                                                               torch.full((400,), 7), candidates)
+    assert (codes[rows < 200] >= 3).all() and (codes[rows >= 200] < 3).any()
+
+
+def test_hard_steps_draw_by_last_seen_loss_and_unseen_steps_first():
+    from trainers.world import HardSteps
+
+    hard = HardSteps(np.array([3, 5, 9, 11]))
+    rng = np.random.default_rng(0)
+    hard.update(np.array([3, 5, 9]), np.array([0.01, 0.01, 10.0]))   # 11 not seen: counts as the largest (10)
+    draws = hard.draw(rng, 2000)
+    assert set(draws.tolist()) <= {3, 5, 9, 11}
+    assert 0.4 < (draws == 9).mean() < 0.6 and 0.4 < (draws == 11).mean() < 0.6 and (draws == 3).mean() < 0.01
+    hard.update(np.array([11]), np.array([0.0]))
+    assert (hard.draw(rng, 500) == 9).mean() > 0.95
+
+
 def test_expert_then_random_plans_until_its_switch_then_acts_uniformly():
     import gymnasium as gym
     import minigrid  # noqa: F401

@@ -70,3 +70,26 @@ def label_steps(steps: np.ndarray, labels: int, seed: int, changes: np.ndarray |
         seen, fresh = seen | ranked[best], False
     chosen += list(order[free][: n - len(chosen)])
     return steps[np.asarray(chosen, np.int64)]
+
+
+def still_codes(ids: np.ndarray, step_frame: np.ndarray, labels: np.ndarray, num_codes: int) -> np.ndarray:
+    """(S, K) bool: per step, the codes that may leave its frame as it is, by what the data shows from that frame.
+
+    A step that changed nothing was made by some action that does nothing there; the pixels cannot say which.
+    But an explorer tries every action in the states it reaches, so the same frame often shows up with the other
+    actions' real effects too: a code seen (as a step's label, `labels` from `propagate_labels`) to change this
+    frame does act here and is no candidate. The counterfactual draw of "latent k changes nothing here"
+    (trainers.world.Brain) then never asks a turn to stand still in a state where a turn was seen to turn.
+    Codes never seen to act from a frame stay candidates (True), so a frame seen once keeps the uniform draw.
+    """
+    flat = ids.reshape(len(ids), -1)
+    # frames equal as token grids share a key (rows of `flat` hashed by np.unique on their bytes)
+    _, frame_key = np.unique(np.ascontiguousarray(flat).view(np.dtype((np.void, flat.shape[1] * flat.dtype.itemsize))),
+                             return_inverse=True)
+    frame_key = frame_key.reshape(-1)
+    changed = (flat[step_frame] != flat[step_frame + 1]).any(1)
+    acting = changed & (labels >= 0) & (labels < num_codes)
+    keys = frame_key[step_frame]
+    acts = np.zeros((int(frame_key.max()) + 1 if len(frame_key) else 0, num_codes), bool)
+    acts[keys[acting], labels[acting]] = True
+    return ~acts[keys]

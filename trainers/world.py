@@ -34,7 +34,7 @@ from genie_env.vocab import build_vocab, ids_by_look
 from genie_env.bridge import NOOP, ActionBridge, change_signature
 from genie_env.world import ENV_ACTION_NAMES, WorldModel, encode_dataset, fit_bridge_on_data, frames_to_ids_numpy
 from genie_lab.pixels import draw_real_pixels
-from trainers.labels import label_steps, step_changes
+from trainers.labels import label_steps, step_changes, still_codes
 from trainers.record import START_CHUNK, record_starts
 
 
@@ -68,6 +68,9 @@ class TrainWorldConfig:
     anchor_latents: bool = True   # use the labels in training too, not only to fit the bridge afterwards
     counterfactual_noops: bool = True  # a step that changed nothing also trains "latent k changes nothing here" (k drawn below)
     noop_uniform: float = 1.0     # share of uniform in the draw of k (the rest follows the model's own posterior)
+    noop_known: bool = True       # draw k only among codes the data never shows acting from that frame (labels.still_codes)
+    hard_rows: int = 8            # rows added to each batch, drawn by their last seen loss (HardSteps: rare states' steps)
+    hard_power: float = 1.0       # their draw probability ~ loss ** hard_power
     init: str = ""                # start from this world's weights (a round of trainers.check data; genie_lab.warm_start)
     focus_data: int = 0           # the last N --data folders (a check round's) get --focus-share of each batch
     focus_share: float = 0.15     # with the default shares above, 3 of 32 rows still come from all steps
@@ -110,8 +113,11 @@ class Brain(torch.nn.Module):
         self.noop_code, self.noop_uniform = noop_code, noop_uniform
 
     @torch.no_grad()
-    def noop_rows(self, clip: torch.Tensor, ended: torch.Tensor, labels: torch.Tensor | None):
-        """(row indices, latent codes): the unlabelled unchanged steps of a batch, each with a drawn latent."""
+    def noop_rows(self, clip: torch.Tensor, ended: torch.Tensor, labels: torch.Tensor | None,
+                  candidates: torch.Tensor | None = None):
+        """(row indices, latent codes): the unlabelled unchanged steps of a batch, each with a drawn latent;
+        `candidates` (B, K) bool, if given, are the codes each row's frame may stand still under
+        (trainers.labels.still_codes): the draw is uniform among them."""
         if self.noop_code is None or labels is None:
             return None
         still = (labels == self.noop_code) & ~ended & frame_unchanged(clip)
@@ -119,6 +125,10 @@ class Brain(torch.nn.Module):
         if not len(rows):
             return None
         K, context = self.lam.config.num_actions, clip[rows, :-1]
+        if candidates is not None:
+            weights = candidates[rows].float()
+            weights[:, self.noop_code] = 1.0            # "nothing changed" always leaves the frame as it is
+            return rows, torch.multinomial(weights, 1)[:, 0]
         if self.noop_uniform >= 1.0:
             return rows, torch.randint(0, K, (len(rows),), device=clip.device)
         out = self.dynamics(context.repeat_interleave(K, 0), self.lam.action_vectors.repeat(len(rows), 1))
@@ -127,8 +137,10 @@ class Brain(torch.nn.Module):
         draw = (1 - self.noop_uniform) * torch.softmax(log_still, -1) + self.noop_uniform / K
         return rows, torch.multinomial(draw, 1)[:, 0]
 
-    def forward(self, clip: torch.Tensor, reward: torch.Tensor, ended: torch.Tensor, labels: torch.Tensor | None = None):
-        """clip tokens (B, W + 1, 16, 16): context frames then the next frame; labels (B,): env action or -1.
+    def forward(self, clip: torch.Tensor, reward: torch.Tensor, ended: torch.Tensor, labels: torch.Tensor | None = None,
+                candidates: torch.Tensor | None = None):
+        """clip tokens (B, W + 1, 16, 16): context frames then the next frame; labels (B,): env action or -1;
+        candidates (B, K) bool or None: the codes each unchanged step may be redrawn with (`noop_rows`).
 
         A labelled step's latent is its env action (the dynamics model receives that code), so each code means
         one action in every state, including where the action changes nothing (forward into a wall): the
@@ -146,7 +158,7 @@ class Brain(torch.nn.Module):
         context, target, vectors = clip[:, :-1], clip[:, -1], latent.vectors
         if acted is not None:
             vectors = torch.where(acted[:, None], self.lam.action_vectors[labels.clamp(min=0)].to(vectors.dtype), vectors)
-        noops = self.noop_rows(clip, ended, labels) if self.training else None
+        noops = self.noop_rows(clip, ended, labels, candidates) if self.training else None
         if noops is not None:
             rows, codes = noops
             context, target = torch.cat([context, context[rows]]), torch.cat([target, target[rows]])
@@ -154,6 +166,7 @@ class Brain(torch.nn.Module):
             reward, ended = torch.cat([reward, reward[rows]]), torch.cat([ended, ended[rows]])
         out = self.dynamics(context, vectors)
         loss, metrics = self.dynamics.loss(out, context, target, reward, ended)
+        self.frame_loss = self.dynamics.last_frame_loss[: len(clip)]    # the batch's own rows, not the redrawn ones
         used, perplexity = self.lam.quantizer.usage(latent.indices)
         metrics.update({"lam/used": used, "lam/perplexity": perplexity, "loss/latent_entropy": latent.commitment.item()})
         loss = loss + latent.commitment
@@ -208,12 +221,38 @@ def validate(brain: Brain, data: Dataset, ids: np.ndarray, steps: np.ndarray, co
     return {f"val/{k}": v / len(steps) for k, v in totals.items()}
 
 
-def make_batch(data: Dataset, ids: np.ndarray, steps: np.ndarray, context: int, device, step_labels=None):
-    """(clip ids (B, W + 1, 16, 16), reward (B,), terminated (B,), labels (B,) or None) on `device`."""
+def make_batch(data: Dataset, ids: np.ndarray, steps: np.ndarray, context: int, device, step_labels=None,
+               candidates=None):
+    """(clip ids (B, W + 1, 16, 16), reward (B,), terminated (B,), labels (B,) or None, candidates (B, K) or
+    None) on `device`."""
     clip = torch.from_numpy(ids[data.context_indices(steps, context)]).long()
     labels = None if step_labels is None else torch.from_numpy(step_labels[steps]).to(device)
+    still = None if candidates is None else torch.from_numpy(candidates[steps]).to(device)
     return (clip.to(device), torch.from_numpy(data.rewards[steps]).to(device),
-            torch.from_numpy(data.terminated[steps]).to(device), labels)
+            torch.from_numpy(data.terminated[steps]).to(device), labels, still)
+
+
+class HardSteps:
+    """Prioritized replay over training steps: each step's last seen per-frame loss (a step not seen yet counts
+    as the largest seen), `rows` more rows a batch drawn with probability ~ loss ** power. Uniform draws visit the
+    rare states an explorer found (a door closed again, the agent behind it facing back) a few times in a whole
+    run, and the world stayed wrong there while right on the common ones; their loss says where. The losses are
+    not checkpointed: a resumed run starts them afresh."""
+
+    def __init__(self, steps: np.ndarray, power: float = 1.0):
+        self.steps, self.power = steps, power
+        self.loss = np.full(len(steps), np.nan)
+        self.index = np.full(int(steps.max()) + 1 if len(steps) else 0, -1, np.int64)
+        self.index[steps] = np.arange(len(steps))
+
+    def draw(self, rng, n: int) -> np.ndarray:
+        seen = self.loss[~np.isnan(self.loss)]
+        weight = np.nan_to_num(self.loss, nan=seen.max() if len(seen) else 1.0).clip(min=1e-6) ** self.power
+        return self.steps[rng.choice(len(self.steps), n, p=weight / weight.sum())]
+
+    def update(self, steps: np.ndarray, loss: np.ndarray) -> None:
+        """Record the per-frame losses (len(steps),) of `steps` (training steps)."""
+        self.loss[self.index[steps]] = loss
 
 
 def setup_distributed(device: torch.device) -> tuple[int, int, torch.device]:
@@ -254,6 +293,8 @@ def train(config: TrainWorldConfig) -> dict:
     if not 0 <= config.focus_data <= len(config.data) or not 0.0 <= config.focus_share < 1.0:
         raise ValueError(f"--focus-data must lie in [0, {len(config.data)}] (folders of --data) and --focus-share in "
                          f"[0, 1), got {config.focus_data} and {config.focus_share}")
+    if config.hard_rows < 0 or config.hard_power < 0:
+        raise ValueError(f"--hard-rows and --hard-power must be >= 0, got {config.hard_rows} and {config.hard_power}")
     if config.start_states < 0:
         raise ValueError(f"--start-states must be >= 0 (real resets for the dream's reset bank), got {config.start_states}")
     if latest_checkpoint(out) is not None and not config.resume:
@@ -309,6 +350,9 @@ def train(config: TrainWorldConfig) -> dict:
     rank, world_size, device = setup_distributed(device)
     rng = np.random.default_rng([config.seed, rank]) if world_size > 1 else rng   # each rank draws its own batches
     noop_code = NOOP if step_labels is not None and config.counterfactual_noops and config.num_actions > NOOP else None
+    candidates = (still_codes(ids, data.step_frame, step_labels, config.num_actions)
+                  if noop_code is not None and config.noop_known else None)
+    hard = HardSteps(train_steps, config.hard_power) if config.hard_rows > 0 else None
     brain = Brain(lam, dynamics, config.label_weight, noop_code, config.noop_uniform).to(device)
     # DDP averages gradients and broadcasts rank 0's buffers (the VQ's EMA codebook) before every forward pass
     model = DistributedDataParallel(brain) if world_size > 1 else brain
@@ -329,7 +373,11 @@ def train(config: TrainWorldConfig) -> dict:
             for group in optimizer.param_groups:
                 group["lr"] = lr
             batch = sample_steps(rng, pools, config.batch_size)
-            loss, metrics = model(*make_batch(data, ids, batch, config.context, device, step_labels))
+            if hard is not None:
+                batch = np.concatenate([batch, hard.draw(rng, config.hard_rows)])
+            loss, metrics = model(*make_batch(data, ids, batch, config.context, device, step_labels, candidates))
+            if hard is not None:
+                hard.update(batch, brain.frame_loss.float().cpu().numpy())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(brain.parameters(), 1.0)
