@@ -89,6 +89,8 @@ class Archive:
     snapshots: dict = field(default_factory=dict)     # state key -> a copy of the env in that state (in memory only)
     seen: dict = field(default_factory=dict)          # state key -> times reached
     tried: dict = field(default_factory=dict)         # state key -> set of actions taken from it
+    label: object = None                              # env -> str, if given: each new state's name (e.g. its situation)
+    label_of: dict = field(default_factory=dict)      # state key -> label(env) when it was first reached
 
     def action(self, env, rng) -> int:
         """An action not yet taken from the env's state, uniformly (every action once before any twice), else any."""
@@ -109,6 +111,8 @@ class Archive:
             return False
         cell = cell_key(env, self.room_of)
         self.prefixes[key], self.cell_of[key], self.snapshots[key] = prefix, cell, copy.deepcopy(env)
+        if self.label is not None:
+            self.label_of[key] = self.label(env)
         self.cells.setdefault(cell, []).append(key)
         return True
 
@@ -140,17 +144,18 @@ def restore(env, seed: int, prefix) -> tuple[bool, int]:
 
 
 def explore_layout(env, seed: int, rng, legs: int, leg_steps: int, on_leg=None, render=None,
-                   patience: int = 0) -> tuple[Archive, dict]:
+                   patience: int = 0, label=None) -> tuple[Archive, dict]:
     """Explore one layout: `legs` legs of up to `leg_steps` steps, each from an archive state; with `patience`,
     fewer once that many legs in a row found no new state (a small layout is covered: move on to the next).
 
     `on_leg(episode)`, when given, receives each leg as a recorded episode (frames rendered by `render(env)`,
     actions, rewards, terminated, truncated, seed, offset = the prefix length replayed before its first frame).
+    `label(env)`, if given, names each new state (`Archive.label_of`; e.g. `Situation(env).of` after the reset).
     Returns the archive and counts: env steps taken (exploring: returns are snapshots), the steps returning by
     replay would have cost instead, legs, states and cells.
     """
     env.reset(seed=int(seed))
-    archive = Archive(int(seed), rooms(env))
+    archive = Archive(int(seed), rooms(env), label=label)
     archive.add(env, ())
     replay_cost = explored = stale = taken = 0
     for _ in range(legs):

@@ -26,36 +26,68 @@ from genie_lab.situations import Situation, ahead
 CORRECT_DB = 30.0   # a dreamed frame counts as correct at PSNR >= 30 dB against the real frame
 
 
+def explore_pool(env_id: str, layouts: int, seed: int, legs: int = 30, leg_steps: int = 20, max_steps: int = 0,
+                 steps: dict | None = None) -> list[tuple[int, tuple, str]]:
+    """Every distinct state an explorer reached on layouts seed .. seed + layouts - 1, as (reset seed, action
+    prefix, situation name). `steps`, if given, receives the real env steps spent exploring."""
+    import gymnasium as gym
+    import minigrid  # noqa: F401  (registers the MiniGrid envs)
+
+    env = gym.make(env_id, **({"max_steps": max_steps} if max_steps > 0 else {}))
+    pool, explored = [], 0
+    for i in range(layouts):
+        env.reset(seed=seed + i)
+        archive, counts = explore_layout(env, seed + i, np.random.default_rng([seed, i]), legs, leg_steps,
+                                         label=Situation(env).of)
+        pool += [(seed + i, prefix, archive.label_of[key]) for key, prefix in archive.prefixes.items()]
+        explored += counts["env_steps"]
+    env.close()
+    if steps is not None:
+        steps["explore"] = steps.get("explore", 0) + explored
+    return pool
+
+
+def states_at(env_id: str, pool: list, picks, max_steps: int = 0, with_seeds: bool = False,
+              steps: dict | None = None) -> list[tuple]:
+    """The pool entries `picks` replayed: a list of (env in that state, situation name[, reset seed])."""
+    import gymnasium as gym
+    import minigrid  # noqa: F401
+
+    env = gym.make(env_id, **({"max_steps": max_steps} if max_steps > 0 else {}))
+    states, replayed = [], 0
+    for index in picks:
+        layout, prefix, situation = pool[index]
+        replayed += restore(env, layout, prefix)[1]
+        states.append((copy.deepcopy(env), situation, *((layout,) if with_seeds else ())))
+    env.close()
+    if steps is not None:
+        steps["replay"] = steps.get("replay", 0) + replayed
+    return states
+
+
+def uniform_picks(pool: list, count: int, seed: int) -> np.ndarray:
+    """`count` pool indices drawn uniformly (without replacement where there are enough)."""
+    return np.random.default_rng(seed).choice(len(pool), count, replace=count > len(pool))
+
+
+def situation_picks(pool: list, per_situation: int, seed: int) -> np.ndarray:
+    """Up to `per_situation` pool indices of every situation, uniformly within it: a situation an explorer
+    reaches rarely (the door open, the key still lying, the agent in the other room) gets as many states as a
+    common one, so its figure means something."""
+    rng = np.random.default_rng([seed, 1])
+    names = np.array([entry[2] for entry in pool])
+    return np.concatenate([rng.permutation(np.flatnonzero(names == name))[:per_situation] for name in sorted(set(names))]
+                          or [np.zeros(0, np.int64)])
+
+
 def sample_states(env_id: str, count: int, layouts: int, seed: int, legs: int = 30, leg_steps: int = 20,
                   max_steps: int = 0, with_seeds: bool = False, steps: dict | None = None) -> list[tuple]:
     """`count` states drawn uniformly (without replacement where there are enough) from every distinct state an
     explorer reached on layouts seed .. seed + layouts - 1: a list of (env in that state, situation name), and
     with `with_seeds` each state's reset seed third. `steps`, if given, receives the real env steps spent
     (exploring, and replaying each drawn state's prefix)."""
-    import gymnasium as gym
-    import minigrid  # noqa: F401  (registers the MiniGrid envs)
-
-    kwargs = {"max_steps": max_steps} if max_steps > 0 else {}
-    env = gym.make(env_id, **kwargs)
-    pool, explored, replayed = [], 0, 0
-    for i in range(layouts):
-        archive, counts = explore_layout(env, seed + i, np.random.default_rng([seed, i]), legs, leg_steps)
-        pool += [(seed + i, prefix) for prefix in archive.prefixes.values()]
-        explored += counts["env_steps"]
-    rng = np.random.default_rng(seed)
-    picks = rng.choice(len(pool), count, replace=count > len(pool))
-    states, situations = [], {}
-    for index in picks:
-        layout, prefix = pool[index]
-        if layout not in situations:
-            env.reset(seed=layout)
-            situations[layout] = Situation(env)
-        replayed += restore(env, layout, prefix)[1]
-        states.append((copy.deepcopy(env), situations[layout].of(env), *((layout,) if with_seeds else ())))
-    env.close()
-    if steps is not None:
-        steps.update(explore=explored, replay=replayed)
-    return states
+    pool = explore_pool(env_id, layouts, seed, legs, leg_steps, max_steps, steps)
+    return states_at(env_id, pool, uniform_picks(pool, count, seed), max_steps, with_seeds, steps)
 
 
 def dream_every_action(world, envs: list) -> np.ndarray:
@@ -134,8 +166,18 @@ def dreams_from(world, states: list, horizon: int = 50, seed: int = 0) -> dict:
             "alive_at_last": int(was_alive[:, -1].sum())}
 
 
-def evaluate_states(world, env_id: str, count: int, layouts: int, seed: int, dreams: int, horizon: int = 50) -> dict:
-    """`every_action_from` over `count` uniformly drawn states and `dreams_from` over the first `dreams` of them."""
-    states = sample_states(env_id, count, layouts, seed)
-    return {"env": env_id, "layouts": layouts, "first_seed": seed, "every_action": every_action_from(world, states),
-            **({"dreams": dreams_from(world, states[:dreams], horizon, seed)} if dreams else {})}
+def evaluate_states(world, env_id: str, count: int, layouts: int, seed: int, dreams: int, horizon: int = 50,
+                    per_situation: int = 0) -> dict:
+    """`every_action_from` over `count` uniformly drawn states, `dreams_from` over the first `dreams` of them, and
+    with `per_situation`, `every_action_from` over up to that many states of every situation ("by_situation")."""
+    pool = explore_pool(env_id, layouts, seed)
+    states = states_at(env_id, pool, uniform_picks(pool, count, seed))
+    result = {"env": env_id, "layouts": layouts, "first_seed": seed, "pool_states": len(pool),
+              "every_action": every_action_from(world, states),
+              **({"dreams": dreams_from(world, states[:dreams], horizon, seed)} if dreams else {})}
+    if per_situation:
+        by = every_action_from(world, states_at(env_id, pool, situation_picks(pool, per_situation, seed)))
+        result["by_situation"] = {"per_situation": per_situation, "states": by["states"], "all_right": by["all_right"],
+                                  "situation_min": by["situation_min"], "situations": by["situations"],
+                                  "wrong_where": by["wrong_where"]}
+    return result

@@ -29,6 +29,7 @@ def test_record_train_evaluate_play(tmp_path):
         "--lam-dim", "32", "--bridge-labels", "40", "--start-states", "16")
     run("trainers.evaluate", "world", "--world", str(tmp_path / "world"), "--data", str(heldout), "--transitions", "50",
         "--clips", "10", "--rollouts", "2", "--policy-episodes", "2", "--policy-horizon", "5", "--states", "6", "--state-layouts", "2", "--state-dreams", "2",
+        "--states-per-situation", "2",
         "--json", str(tmp_path / "eval.json"), "--confusion-png", str(tmp_path / "c.png"))
     metrics = json.loads((tmp_path / "eval.json").read_text())
     for key in ("delta_tpsnr", "probe_accuracy", "nmi", "rollout_correct_at_1", "end_precision", "reconstruction_psnr"):
@@ -42,6 +43,8 @@ def test_record_train_evaluate_play(tmp_path):
     states = metrics["from_states"]                         # by states drawn over an explorer's archive
     assert states["every_action"]["states"] == 6 and 0 <= states["every_action"]["all_right"] <= 1
     assert states["dreams"]["dreams"] == 2
+    by = states["by_situation"]                             # up to 2 states of every situation the explorer reached
+    assert all(1 <= s["states"] <= 2 for s in by["situations"].values()) and by["states"] == sum(s["states"] for s in by["situations"].values())
     env = gym.make("GenieDream-v0", world=str(tmp_path / "world"), device="cpu")
     obs, _ = env.reset(seed=0)
     obs, reward, terminated, truncated, info = env.step(0)

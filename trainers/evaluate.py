@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -355,18 +356,29 @@ def evaluate_world(args) -> dict:
     steps = rng.permutation(all_steps)[: args.transitions]
     head_steps = np.union1d(steps, all_steps[data.terminated])
     env_id = args.env or data.env_ids[0]
+    seconds, clock = {}, time.time()
+
+    def part(name: str, value: dict) -> dict:   # each part's time, printed as it ends (progress) and kept
+        nonlocal clock
+        seconds[name], clock = round(time.time() - clock, 1), time.time()
+        print(f"evaluate world: {name} done in {seconds[name]} s", file=sys.stderr, flush=True)
+        return value
+
     result = {"world": str(args.world), "data": args.data, "episodes": data.num_episodes,
               "reconstruction_psnr": float(psnr(frames, recon).mean()),
-              **tpsnr(world, data, episodes, rng, args.clips),
-              **probe(world, data, steps, args.confusion_png),
-              **rollout_fidelity(world, data, rng.permutation(episodes)[: args.rollouts]),
-              **heads(world, data, head_steps)}
+              **part("tpsnr", tpsnr(world, data, episodes, rng, args.clips)),
+              **part("probe", probe(world, data, steps, args.confusion_png)),
+              **part("rollouts", rollout_fidelity(world, data, rng.permutation(episodes)[: args.rollouts])),
+              **part("heads", heads(world, data, head_steps))}
     if args.policies:
-        result["under_policies"] = evaluate_policies(world, env_id, args.policies, args.policy_episodes, args.policy_seed,
-                                                     args.policy_horizon, args.rule_episodes, args.rule_horizon)
+        result["under_policies"] = part("policies", evaluate_policies(
+            world, env_id, args.policies, args.policy_episodes, args.policy_seed, args.policy_horizon,
+            args.rule_episodes, args.rule_horizon))
     if args.states:
-        result["from_states"] = evaluate_states(world, env_id, args.states, args.state_layouts, args.state_seed,
-                                                args.state_dreams, args.policy_horizon)
+        result["from_states"] = part("states", evaluate_states(
+            world, env_id, args.states, args.state_layouts, args.state_seed, args.state_dreams, args.policy_horizon,
+            args.states_per_situation))
+    result["seconds"] = seconds
     return result
 
 
@@ -528,6 +540,9 @@ def main(argv=None) -> None:
     world.add_argument("--state-seed", type=int, default=7_000_000, help="first of those reset seeds")
     world.add_argument("--state-dreams", type=int, default=100,
                        help="of those states, how many start a uniform-action dream of --policy-horizon steps")
+    world.add_argument("--states-per-situation", type=int, default=100,
+                       help="also up to this many states of every situation (door locked/closed/open x key lying/"
+                            "carried/dropped x room), all seven actions from each (0: skip)")
     world.add_argument("--seed", type=int, default=0)
     world.add_argument("--json", default=None)
     agent = sub.add_parser("agent", help="a trained agent's success in the real env (and its return in the dream)")
@@ -543,7 +558,7 @@ def main(argv=None) -> None:
     for count in COUNTS:   # a mean over 0 episodes is NaN, which is not even JSON
         if getattr(args, count, 1) < 1:
             sys.exit(f"error: --{count.replace('_', '-')} must be >= 1, got {getattr(args, count)}")
-    for count in ("states", "state_dreams"):
+    for count in ("states", "state_dreams", "states_per_situation"):
         if getattr(args, count, 0) < 0:
             sys.exit(f"error: --{count.replace('_', '-')} must be >= 0 (0: skip), got {getattr(args, count)}")
     if getattr(args, "states", 0) and getattr(args, "state_layouts", 1) < 1:

@@ -39,7 +39,7 @@ PRESETS = {
              # the world evaluation scaled to a world that learned nothing: it shows the stage runs, not figures
              "evaluate": ["--transitions", "200", "--clips", "20", "--rollouts", "4", "--policies", "uniform",
                           "--policy-episodes", "2", "--policy-horizon", "10", "--rule-episodes", "0", "--states", "7",
-                          "--state-layouts", "2", "--state-dreams", "2"]},
+                          "--state-layouts", "2", "--state-dreams", "2", "--states-per-situation", "0"]},
 }
 
 # what each preset is for, as --help says it (measured times are in docs/RESULTS.md, not guessed here)
@@ -79,6 +79,8 @@ class PipelineConfig:
     rounds: int = -1               # rounds of checking the world in the real env and training on where it was wrong
                                    # (trainers.check; -1: the preset's, 0: none); they stop early once the error stops falling
     round_steps: int = 0           # world training steps a round (0: the preset's)
+    init: str = ""                 # the world stage trains on from this world's weights (it must hold this run's
+                                   # tokenizer), e.g. a shipped world re-made with new data or training code
 
 
 def git_commit() -> str:
@@ -228,8 +230,9 @@ def pipeline(config: PipelineConfig, argv: list[str]) -> dict:
                             "--steps", str(p["tokenizer_steps"]), "--seed", str(config.seed)], [tokenizer], manifests, True),
         Stage("world", ["trainers.world", "--data", *map(str, sources), "--tokenizer", str(tokenizer), "--out", str(world),
                         "--steps", str(p["world_steps"]), "--batch-size", str(p["batch_size"]), "--seed", str(config.seed),
-                        "--start-states", str(p["start_states"])],
-              [world / "world.json", world / "world.safetensors"], [*manifests, tokenizer], True),
+                        "--start-states", str(p["start_states"]), *(["--init", config.init, "--warmup", "50"] if config.init else [])],
+              [world / "world.json", world / "world.safetensors"],
+              [*manifests, tokenizer, *([Path(config.init) / "world.safetensors"] if config.init else [])], True),
     ]
     done = {stage.name: run_stage(stage, records) for stage in stages}
     world, used, rounds = run_rounds(config, p, work, records, tokenizer, world, sources, done)
