@@ -189,6 +189,14 @@ def build_model(model_cls, config, source) -> torch.nn.Module:
     return model_cls(config)
 
 
+def build_checked(model_cls, config, source: str) -> torch.nn.Module:
+    """`model_cls(config)` for a config made in code (a trainer's flags), held to the same rules a file's config
+    meets when loaded (`config_from_dict`, then `build_model`): a trainer never trains what the loader refuses."""
+    import dataclasses
+
+    return build_model(model_cls, config_from_dict(type(config), dataclasses.asdict(config), source), source)
+
+
 def save_model(path, model: torch.nn.Module, kind: str, extra: dict | None = None) -> None:
     """Final weights of one model plus its config, e.g. the trained tokenizer."""
     import dataclasses

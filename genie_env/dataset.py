@@ -72,6 +72,39 @@ def write_shard(path, episodes: list[dict]) -> dict:
     return {"file": Path(path).name, "episodes": len(episodes), "steps": int(len(arrays["actions"]))}
 
 
+NUM_ENV_ACTIONS = 7   # MiniGrid's actions: left, right, forward, pickup, drop, toggle, done
+
+
+def check_shard_values(path, shard: dict) -> None:
+    """Refuse a shard whose arrays are not what `write_shard` writes (ValueError naming the file and the array):
+    a training run on NaN rewards wrote a world no loader accepts; actions out of range failed mid-run."""
+    def fail(what):
+        raise ValueError(f"{path}: {what}")
+
+    kinds = {"frames": np.uint8, "terminated": np.bool_, "truncated": np.bool_}
+    for key, dtype in kinds.items():
+        if shard[key].dtype != dtype:
+            fail(f"{key} must be {np.dtype(dtype).name}, got {shard[key].dtype}")
+    for key in ("actions", "episode_lengths", "episode_seeds", "episode_offsets"):
+        if not np.issubdtype(shard[key].dtype, np.integer):
+            fail(f"{key} must be integers, got {shard[key].dtype}")
+    for key in ("actions", "rewards", "terminated", "truncated", "episode_lengths", "episode_seeds", "episode_offsets"):
+        if shard[key].ndim != 1:
+            fail(f"{key} must be one-dimensional, got shape {shard[key].shape}")
+    if not np.issubdtype(shard["rewards"].dtype, np.floating) or not np.isfinite(shard["rewards"]).all():
+        fail("rewards must be finite floats (NaN or infinite values found)" if np.issubdtype(shard["rewards"].dtype, np.floating)
+             else f"rewards must be floats, got {shard['rewards'].dtype}")
+    actions = shard["actions"]
+    if len(actions) and (actions.min() < 0 or actions.max() >= NUM_ENV_ACTIONS):
+        fail(f"actions must lie in [0, {NUM_ENV_ACTIONS - 1}] (MiniGrid's actions), got {int(actions.min())} .. {int(actions.max())}")
+    if (shard["episode_lengths"] < 0).any():
+        fail("episode_lengths must be >= 0")
+    steps = int(shard["episode_lengths"].sum())
+    for key in ("rewards", "terminated", "truncated"):
+        if len(shard[key]) != steps:
+            fail(f"{key} holds {len(shard[key])} values for {steps} steps")
+
+
 def read_shard(path) -> dict:
     path = Path(path)
     try:
@@ -81,12 +114,25 @@ def read_shard(path) -> dict:
                 else np.zeros(len(shard["episode_lengths"]), np.int32)
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
         raise ValueError(f"{path}: not a readable dataset shard ({type(e).__name__}: {e})") from None
+    check_shard_values(path, shard)
     lengths = shard["episode_lengths"]
     steps, frames = int(lengths.sum()), int(lengths.sum() + len(lengths))
     if len(shard["actions"]) != steps or len(shard["frames"]) != frames or shard["frames"].shape[1:] != (FRAME_SIZE, FRAME_SIZE, 3) \
             or shard["episode_offsets"].shape != lengths.shape or (shard["episode_offsets"] < 0).any():
         raise ValueError(f"{path}: inconsistent shard (episode lengths do not match the arrays)")
     return shard
+
+
+def read_manifest(folder: Path) -> dict:
+    """A dataset folder's manifest.json, its env id and shard list checked (ValueError naming the file)."""
+    manifest = read_json(folder / "manifest.json")
+    shards = manifest.get("shards")
+    whole = lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0   # noqa: E731
+    if not isinstance(manifest.get("env_id"), str) or not isinstance(shards, list) or not all(
+            isinstance(e, dict) and isinstance(e.get("file"), str) and whole(e.get("steps")) and whole(e.get("episodes"))
+            for e in shards):
+        raise ValueError(f"{folder / 'manifest.json'}: not a dataset manifest (env_id, and shards with file, steps, episodes)")
+    return manifest
 
 
 @dataclass
@@ -113,19 +159,30 @@ class Dataset:
     @classmethod
     def load(cls, paths) -> "Dataset":
         paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
-        shards, env_ids, limits, sources = [], [], [], []
-        for source, folder in enumerate(map(Path, paths)):
-            manifest = read_json(folder / "manifest.json")
+        manifests = [read_manifest(Path(folder)) for folder in paths]
+        # frames go straight into one array sized from the manifests, so loading holds them once, not twice
+        frames = np.empty((sum(e["steps"] + e["episodes"] for m in manifests for e in m["shards"]), FRAME_SIZE, FRAME_SIZE, 3), np.uint8)
+        shards, env_ids, limits, sources, filled = [], [], [], [], 0
+        for source, (folder, manifest) in enumerate(zip(map(Path, paths), manifests)):
             limit = time_limit(manifest["env_id"], int(manifest.get("max_steps", 0) or 0))
             for entry in manifest["shards"]:
-                shards.append(read_shard(folder / entry["file"]))
+                shard = read_shard(folder / entry["file"])
+                if len(shard["actions"]) != entry["steps"] or len(shard["episode_lengths"]) != entry["episodes"]:
+                    raise ValueError(f"{folder / entry['file']}: holds other counts than {folder / 'manifest.json'} lists")
+                part = shard.pop("frames")
+                frames[filled : filled + len(part)] = part
+                filled += len(part)
+                shards.append(shard)
                 env_ids += [manifest["env_id"]] * entry["episodes"]
                 limits += [limit] * entry["episodes"]
                 sources += [source] * entry["episodes"]
         if not shards:
             raise ValueError(f"no episodes in {paths}")
-        cat = {k: np.concatenate([s[k] for s in shards]) for k in (*SHARD_KEYS, *OPTIONAL_KEYS)}
-        return cls(cat["frames"], cat["actions"], cat["rewards"], cat["terminated"], cat["truncated"],
+        if len(set(env_ids)) > 1:
+            raise ValueError(f"data of different envs ({', '.join(sorted(set(env_ids)))}) in {[str(p) for p in paths]}: "
+                             f"a world learns one env; pass the folders of one")
+        cat = {k: np.concatenate([s[k] for s in shards]) for k in (*SHARD_KEYS, *OPTIONAL_KEYS) if k != "frames"}
+        return cls(frames, cat["actions"], cat["rewards"], cat["terminated"], cat["truncated"],
                    cat["episode_lengths"], cat["episode_seeds"], env_ids, cat["episode_offsets"].astype(np.int64),
                    np.array(limits, np.int64), np.array(sources, np.int64))
 

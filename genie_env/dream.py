@@ -5,6 +5,7 @@ The single env and the vector env are thin shells over this class, so both dream
 from __future__ import annotations
 
 import copy
+import os
 
 import numpy as np
 import torch
@@ -14,6 +15,16 @@ from genie_env.frames import check_frames
 from genie_env.world import WorldModel
 
 _cache: dict = {}
+
+
+def _one_thread_after_fork() -> None:
+    """A forked child (Gymnasium's AsyncVectorEnv forks on Linux) inherits torch's OpenMP thread pool in a state
+    it cannot use: its first parallel op never returned (issue 22). With one thread no pool is used, and a
+    process per env wants no more."""
+    torch.set_num_threads(1)
+
+
+os.register_at_fork(after_in_child=_one_thread_after_fork)
 
 
 def _file_identity(folder) -> tuple:
@@ -115,21 +126,31 @@ class DreamCore:
         self.ids = torch.where(mask.view(-1, 1, 1, 1), bank[pick], self.ids)
         self.elapsed = torch.where(mask, 0, self.elapsed)
 
-    def latents_for(self, env_actions) -> torch.Tensor:
+    def latents_for(self, env_actions, outcome: bool = False):
         """Real env actions (N,) -> the latents (N,) that do them here, read by the world's bridge in each
-        world's own context (the dream's past, not the frame alone)."""
+        world's own context (the dream's past, not the frame alone); with `outcome`, also their greedy steps
+        (`WorldModel.latents_for`)."""
         if self.world.bridge is None:
             raise RuntimeError("this world has no action bridge: env actions cannot be mapped to latents")
-        return self.world.latents_for(self.ids, env_actions)
+        return self.world.latents_for(self.ids, env_actions, outcome)
 
-    def step(self, latents: torch.Tensor):
+    def step_env(self, env_actions) -> tuple:
+        """Real env actions (N,) -> (latents (N,), then what `step` returns). Reading the latents dreams every
+        latent's greedy step already, so a greedy dream takes the chosen one's (one dynamics pass of K latents a
+        step, not K + 1); a sampling dream (temperature > 0) draws its step afresh."""
+        latents, stepped = self.latents_for(env_actions, outcome=True)
+        return (latents, *self.step(latents, stepped if self.temperature == 0 else None))
+
+    def step(self, latents: torch.Tensor, stepped: tuple | None = None):
         """latents (N,) -> (reward (N,) float32, ended (N,) bool, effect class (N,) of what each latent did). The
-        reward follows the world's step count (MiniGrid pays 1 - 0.9 t / T), counted here from each world's start."""
+        reward follows the world's step count (MiniGrid pays 1 - 0.9 t / T), counted here from each world's start.
+        `stepped`: these latents' greedy outcome, already dreamed (`step_env`)."""
         generator = self.generator if self.temperature > 0 else None   # greedy draws nothing
         if self.compiled:
             torch.compiler.cudagraph_mark_step_begin()   # CUDA graphs reuse output memory from step to step
         self.elapsed = self.elapsed + 1
-        nxt, reward, ended, effect = self._dream_step(self.ids, latents, self.temperature, generator, self.elapsed)
+        nxt, reward, ended, effect = self._dream_step(self.ids, latents, self.temperature, generator, self.elapsed,
+                                                      stepped)
         if self.compiled:
             reward, ended = reward.clone(), ended.clone()
             effect = None if effect is None else effect.clone()

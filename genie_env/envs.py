@@ -135,9 +135,13 @@ class GenieDreamEnv(gym.Env):
                 or not 0 <= int(array.reshape(())) < self.action_space.n:
             raise ValueError(f"action must be an integer in [0, {self.action_space.n - 1}] (Discrete({self.action_space.n})), got {action!r}")
         action = int(array.reshape(()))
-        latent = self.latent_for(action) if self.actions == "env" else action
-        reward, ended, effect = self.core.step(torch.tensor([latent], device=self.world.device))
         asked = torch.tensor([action], device=self.world.device) if self.actions == "env" else None
+        if asked is not None:   # the latent that does it here, and its dreamed step taken as it was read
+            latents, reward, ended, effect = self.core.step_env(asked)
+            latent = int(latents[0])
+        else:
+            latent = action
+            reward, ended, effect = self.core.step(torch.tensor([latent], device=self.world.device))
         meaning, env_action = self.core.describe(effect, asked)
         info = {"latent_action": latent, "meaning": meaning[0], "env_action": env_action[0]}
         if self.render_mode == "human":
@@ -271,8 +275,11 @@ class GenieDreamVectorEnv(VectorEnv):
         if not self._started:
             raise RuntimeError("step() before reset(): call envs.reset() first")
         actions = self._check_actions(actions)
-        latents = self.core.latents_for(actions) if self.actions == "env" else actions
-        reward, terminated, effect = self.core.step(latents)
+        if self.actions == "env":
+            latents, reward, terminated, effect = self.core.step_env(actions)
+        else:
+            latents = actions
+            reward, terminated, effect = self.core.step(latents)
         asked = actions if self.actions == "env" else None
         restarting = self.needs_reset   # next-step autoreset: these worlds ignore the action and start afresh
         self._restart(restarting)   # their step count starts again at 0 (the core counts every world's steps)

@@ -42,6 +42,27 @@ def make_folder(path) -> Path:
     return path
 
 
+def lock_folder(folder):
+    """Hold an exclusive lock on `folder` (an flock on folder/.lock; the folder must exist) for as long as the
+    returned file stays open: a run keeps it for its lifetime, and the system drops it when the process ends,
+    however it ends. A second run into the same folder is refused (ValueError naming the first's pid)."""
+    import fcntl
+
+    handle = open(Path(folder) / ".lock", "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        pid = handle.read().strip() or "?"
+        handle.close()
+        raise ValueError(f"{folder}: another run (pid {pid}) is writing here; wait for it to end or choose another --out") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
 def sha256_file(path) -> str:
     """SHA-256 hex digest of a file's bytes, read in blocks (what a stage or a resumed run recorded it read)."""
     digest = hashlib.sha256()
@@ -52,7 +73,13 @@ def sha256_file(path) -> str:
 
 
 def atomic_write_json(path, obj) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+    """Write `obj` as JSON atomically. NaN and infinities are refused (ValueError naming the file): JSON has no
+    such numbers, and a file holding them is one no reader accepts."""
+    try:
+        text = json.dumps(obj, indent=2, sort_keys=True, allow_nan=False)
+    except ValueError as e:
+        raise ValueError(f"{path}: refusing to write a value JSON cannot hold ({e})") from None
+    atomic_write_bytes(path, (text + "\n").encode())
 
 
 def read_json(path) -> dict:
@@ -69,13 +96,17 @@ def read_json(path) -> dict:
     return obj
 
 
-def save_tensors(path, tensors: dict, metadata: dict | None = None) -> None:
-    """Save a flat dict of tensors as safetensors, atomically. `metadata` values must be strings."""
+def safetensors_bytes(tensors: dict, metadata: dict | None = None) -> bytes:
+    """A flat dict of tensors as safetensors bytes. `metadata` values must be strings."""
     from safetensors.torch import save
 
     # clone: a state dict may hold one tensor under several names (SB3 shares its features extractor)
-    contiguous = {k: v.detach().cpu().clone().contiguous() for k, v in tensors.items()}
-    atomic_write_bytes(path, save(contiguous, metadata=metadata))
+    return save({k: v.detach().cpu().clone().contiguous() for k, v in tensors.items()}, metadata=metadata)
+
+
+def save_tensors(path, tensors: dict, metadata: dict | None = None) -> None:
+    """Save a flat dict of tensors as safetensors, atomically. `metadata` values must be strings."""
+    atomic_write_bytes(path, safetensors_bytes(tensors, metadata))
 
 
 def load_tensors(path) -> tuple[dict, dict]:

@@ -7,7 +7,9 @@ beside them records how it was made. Loading never unpickles: safetensors holds 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +21,7 @@ from genie_env.bridge import (EFFECT_NAMES, ENV_ACTION_NAMES, IMPLAUSIBLE, NOOP,
 from genie_env.checkpoint import build_model, check_value, config_from_dict
 from genie_env.dynamics import Dynamics, DynamicsConfig
 from genie_env.frames import check_frames
-from genie_env.io import atomic_write_json, load_tensors, read_json, save_tensors
+from genie_env.io import atomic_write_bytes, atomic_write_json, load_tensors, read_json, safetensors_bytes, sha256_file
 from genie_env.latent_action import LatentActionConfig, LatentActionModel
 from genie_env.tokenizer import Tokenizer, TokenizerConfig
 from genie_env.vocab import ids_by_look
@@ -203,16 +205,19 @@ class WorldModel:
         return torch.stack(frames, 1).cpu().numpy()
 
     def dream_step(self, context_ids: torch.Tensor, latents: torch.Tensor, temperature: float = 0.0,
-                   generator: torch.Generator | None = None, steps: torch.Tensor | None = None) -> tuple:
+                   generator: torch.Generator | None = None, steps: torch.Tensor | None = None,
+                   stepped: tuple | None = None) -> tuple:
         """One step as the env dreams it: context ids (N, W, 16, 16), latents (N,) -> next ids (N, 16, 16),
         reward (N,), episode ended (N,) bool, effect class (N,) of each latent (None without a bridge).
         `steps` (N,): each world's step count after this step, for a reward that depends on the time (MiniGrid's).
 
         With a `dream_guard`, a dreamed change that no real transition showed is taken to do nothing, as the real
         env would: the frame stays, no reward, no episode end. The reward follows the reward rule.
+        `stepped`: the greedy `step_ids` outcome of these latents, already dreamed (`latents_for` with
+        `outcome=True`), so the step costs no second dynamics pass.
         """
         last, guard = context_ids[:, -1], self.dream_guard
-        nxt, reward, end_prob = self.step_ids(context_ids, latents, temperature, generator)
+        nxt, reward, end_prob = stepped if stepped is not None else self.step_ids(context_ids, latents, temperature, generator)
         ended, effect = end_prob > 0.5, None
         signatures = self.signature(last, nxt) if guard is not None or self.bridge is not None else None
         if guard is not None:
@@ -259,12 +264,13 @@ class WorldModel:
 
     def _effects(self, context_ids: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Every latent action taken after context ids (N, W, 16, 16) -> effect class (N, K), changed tokens
-        (N, K), the bridge's class probabilities (N, K, 7) and the dreamed next ids (N, K, 16, 16)."""
+        (N, K), the bridge's class probabilities (N, K, 7), the dreamed next ids (N, K, 16, 16), and the reward
+        and end probability heads (N, K) of each greedy step."""
         bridge = self._require_bridge()
         n, k = len(context_ids), self.num_actions
         context = context_ids.repeat_interleave(k, 0)
         latents = torch.arange(k, device=self.device).repeat(n)
-        nxt, _, _ = self.step_ids(context, latents)
+        nxt, reward, end_prob = self.step_ids(context, latents)
         signatures = self.signature(context[:, -1], nxt)
         changes = (nxt != context[:, -1]).flatten(1).sum(1)
         # A dreamed change that no real transition shows is a latent used where training never used it: the real
@@ -274,17 +280,19 @@ class WorldModel:
         effects = torch.where(allowed, bridge.classify(signatures), IMPLAUSIBLE)
         changes = torch.where(allowed, changes, changes.new_tensor(torch.iinfo(changes.dtype).max))
         probs = bridge.probabilities(signatures).view(n, k, -1)
-        return effects.view(n, k), changes.view(n, k), probs, nxt.view(n, k, *nxt.shape[1:])
+        return (effects.view(n, k), changes.view(n, k), probs, nxt.view(n, k, *nxt.shape[1:]), reward.view(n, k),
+                end_prob.view(n, k))
 
-    def latents_for(self, context_ids: torch.Tensor, actions) -> torch.Tensor:
+    def latents_for(self, context_ids: torch.Tensor, actions, outcome: bool = False):
         """The latent (N,) that does env action `actions[i]` after context ids (N, W, 16, 16).
 
         When several latents have the asked effect, the one whose dreamed outcome the LAM reads back as that
         same latent is taken (cycle consistency), then the one the bridge is surest of. An action no latent
         produces there (forward into a wall, pickup with nothing ahead) does nothing, so it maps to the latent
-        that changes the frame least.
+        that changes the frame least. With `outcome`, returns (latents, the greedy step each was dreamed to take:
+        next ids (N, 16, 16), reward (N,), end probability (N,)), for `dream_step(..., stepped=...)`.
         """
-        effects, changes, probs, nxt = self._effects(context_ids)
+        effects, changes, probs, nxt, reward, end_prob = self._effects(context_ids)
         n, k = effects.shape
         asked = torch.as_tensor(actions, device=self.device).long()
         match = effects == asked[:, None]                                          # IMPLAUSIBLE matches nothing
@@ -298,7 +306,11 @@ class WorldModel:
         # the least
         own = asked.clamp(max=k - 1)
         fallback = own if self.anchored else changes.argmin(1)
-        return torch.where(match.any(1), score.argmax(1), fallback)
+        latents = torch.where(match.any(1), score.argmax(1), fallback)
+        if not outcome:
+            return latents
+        rows = torch.arange(n, device=self.device)
+        return latents, (nxt[rows, latents], reward[rows, latents], end_prob[rows, latents])
 
     def latent_effects(self, frames, latents, context=None) -> np.ndarray:
         """The probe: effect class (0..6 = env action, 7 = no-op) of latent `latents[i]` taken in `frames[i]`."""
@@ -398,8 +410,50 @@ class WorldModel:
                 "dynamics": dataclasses.asdict(self.dynamics.config),
                 "bridge": None if self.bridge is None else self.bridge.meta(),
                 "info": {**self.info, **(info or {})}}
-        save_tensors(folder / "world.safetensors", tensors)
-        atomic_write_json(folder / "world.json", meta)
+        save_world_files(folder, tensors, meta)
+
+
+def check_world_env(world: "WorldModel", env_id: str, what: str) -> None:
+    """Refuse to fit or measure a world of one MiniGrid env on another's data or real env (an Empty world's bridge
+    fitted on DoorKey steps, its probe read on DoorKey data); `what` names where `env_id` came from. Worlds that do
+    not name their env are not checked."""
+    trained_on = world.info.get("env_id")
+    if trained_on and trained_on != env_id:
+        raise ValueError(f"this is a world of {trained_on}, but {what} is {env_id}: use a world of {env_id}, or "
+                         f"{what} of {trained_on}")
+
+
+NEXT_WEIGHTS = "world.safetensors.next"
+
+
+def save_world_files(folder: Path, tensors: dict, meta: dict) -> None:
+    """Replace a world folder's two files as one unit. The weights go to world.safetensors.next, then world.json
+    (naming the weights' SHA-256) replaces the old one: that rename is the moment the new world exists. Then the
+    weights take their place. Interrupted before the rename, the old world loads as it was; after it,
+    `world_weights` finishes the move. Neither half of two saves ever loads as one world."""
+    data = safetensors_bytes(tensors)
+    atomic_write_bytes(folder / NEXT_WEIGHTS, data)
+    atomic_write_json(folder / "world.json", {**meta, "weights_sha256": hashlib.sha256(data).hexdigest()})
+    os.replace(folder / NEXT_WEIGHTS, folder / "world.safetensors")
+
+
+def world_weights(folder: Path, meta: dict) -> Path:
+    """The weights file that belongs to `meta` (world.json): world.safetensors, or, where a save was cut after
+    world.json was replaced, world.safetensors.next, which is moved into place when the folder is writable. A
+    world.json that names weights neither file holds is an error that says so (worlds before this rule name
+    none, and their world.safetensors is taken as it is)."""
+    weights, pending = folder / "world.safetensors", folder / NEXT_WEIGHTS
+    wanted = meta.get("weights_sha256")
+    if wanted is None or (weights.is_file() and sha256_file(weights) == wanted):
+        return weights
+    if pending.is_file() and sha256_file(pending) == wanted:
+        try:
+            os.replace(pending, weights)
+            return weights
+        except OSError:   # a read-only folder: read the pending file where it is
+            return pending
+    raise ValueError(f"{weights}: not the weights {folder / 'world.json'} names (sha256 {str(wanted)[:12]}...): the two "
+                     f"files are from different saves, or one was changed; re-save or re-make the world")
 
 
 def frames_to_ids_numpy(world: WorldModel, frames: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -540,8 +594,10 @@ def load_world_model(path=None, device: str = "cpu") -> WorldModel:
     configs = _world_configs(meta, source)
     tokenizer, lam, dynamics = (build_model(cls, config, source) for cls, config in
                                 zip((Tokenizer, LatentActionModel, Dynamics), configs))
-    tensors, _ = load_tensors(folder / "world.safetensors")
-    weights = folder / "world.safetensors"
+    if "weights_sha256" in meta and not isinstance(meta["weights_sha256"], str):
+        raise ValueError(f"{source}: weights_sha256 must be a hex string")
+    weights = world_weights(folder, meta)
+    tensors, _ = load_tensors(weights)
     for module, prefix in ((tokenizer, "tokenizer"), (lam, "lam"), (dynamics, "dynamics")):
         _load_state(module, tensors, prefix, weights)
     if "vocab" not in tensors or tensors["vocab"].shape != (dynamics.config.vocab_size,):

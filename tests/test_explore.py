@@ -202,6 +202,10 @@ def test_check_records_where_the_world_is_wrong(tiny_world_path, tmp_path):
     assert sorted(set(data.actions[data.step_start[:7]].tolist())) == list(range(7))
     with pytest.raises(ValueError, match="already holds"):
         check(CheckConfig(world=str(tiny_world_path), env="MiniGrid-Empty-5x5-v0", out=str(out), layouts=2, states=5))
+    # with --per-situation, states of every situation the explorer reached come on top of the uniform ones
+    more = check(CheckConfig(world=str(tiny_world_path), env="MiniGrid-Empty-5x5-v0", out=str(tmp_path / "more"),
+                             layouts=2, states=5, per_situation=3, legs=0, leg_steps=4, seed=42))
+    assert list(more["situations"]) == ["no objects"] and more["states"] == 5 + 3     # Empty has one situation
 
 
 def test_warm_start_carries_weights_by_look(tiny_world, tiny_tokenizer, tiny_data):

@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import save_file
 
 from genie_env import load_world_model
-from genie_env.io import atomic_write_json, load_tensors, read_json
+from genie_env.io import sha256_file, atomic_write_json, load_tensors, read_json
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -46,9 +46,13 @@ def edit_json(path, edit) -> None:
 
 
 def edit_tensors(path, edit) -> None:
+    """Edit a safetensors file; a world's world.json is told the new weights' digest (as a consistent save would)."""
     tensors, metadata = load_tensors(path)
     edit(tensors, metadata)
     save_file(tensors, str(path), metadata)
+    meta_path = path.parent / "world.json"
+    if path.name == "world.safetensors" and meta_path.is_file():
+        edit_json(meta_path, lambda meta: meta.update(weights_sha256=sha256_file(path)))
 
 
 # --- worlds in memory the process owns ----------------------------------------------------------------------

@@ -100,6 +100,7 @@ def test_version_2_world_with_start_frames_still_loads(tiny_world_path, tmp_path
     tensors["start_frames"] = torch.from_numpy(world.start_frame(np.arange(len(tensors.pop("start_ids")))))
     save_file(tensors, old / "world.safetensors")
     meta = json.loads((old / "world.json").read_text())
+    meta.pop("weights_sha256", None)                          # worlds before format 4's one-unit saves name none
     (old / "world.json").write_text(json.dumps({**meta, "version": 2}))
     assert torch.equal(load_world_model(old).start_ids, world.start_ids)
     meta["version"] = 1
@@ -252,3 +253,23 @@ def test_dream_holds_still_where_real_play_showed_no_such_change(tiny_world_path
                 assert not ended.any() and (reward == 0).all()
         moved.append(changed)
     assert moved == [True, False]
+
+
+def test_env_actions_step_with_the_step_read_while_choosing_the_latent():
+    """actions="env" costs one pass of the K latents a step (issue 24): the chosen latent's greedy step, dreamed
+    while reading which latent does the action, is the step taken; it is the step a second pass would dream."""
+    from genie_env import load_world_model
+    from genie_env.dream import DreamCore
+
+    world = load_world_model("doorkey8")
+    rng = np.random.default_rng(0)
+    cores = [DreamCore(world, 16) for _ in range(2)]
+    for core in cores:
+        core.start(np.arange(16), np.arange(16) * 7)
+    for _ in range(30):
+        actions = torch.from_numpy(rng.integers(0, 7, 16))
+        latents, reward, ended, effect = cores[0].step_env(actions)
+        again = cores[1].latents_for(actions)
+        reward2, ended2, effect2 = cores[1].step(again)
+        assert torch.equal(latents, again) and torch.equal(cores[0].ids, cores[1].ids)
+        assert torch.allclose(reward, reward2, atol=1e-5) and torch.equal(ended, ended2) and torch.equal(effect, effect2)

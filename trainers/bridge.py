@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from genie_env.config import parse_config
 from genie_env.dataset import Dataset
-from genie_env.world import fit_bridge_on_data, frames_to_ids_numpy, load_world_model
+from genie_env.world import check_world_env, fit_bridge_on_data, frames_to_ids_numpy, load_world_model
 from genie_lab.pixels import draw_real_pixels
 from trainers.labels import label_steps, step_changes
 
@@ -40,6 +40,7 @@ def main(argv=None) -> None:
     try:
         world = load_world_model(config.world)
         data = Dataset.load(config.data)
+        check_world_env(world, data.env_ids[0], "--data")
     except (ValueError, FileNotFoundError) as e:
         sys.exit(f"error: {e}")
     train_eps, _ = data.split(config.val_fraction, config.seed)

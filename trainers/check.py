@@ -3,7 +3,8 @@
     python -m trainers.check --world runs/world --env MiniGrid-DoorKey-8x8-v0 --layouts 60 --states 600 --seed 601 --out data/round1
 
 Explores --layouts reset seeds (seed * 1,000,000 + i, a block no other recording uses) with the Go-Explore
-recorder, draws --states of the distinct states found uniformly, and tries all seven actions from each on copies
+recorder, draws --states of the distinct states found uniformly (and, with --per-situation N, up to N more of every
+situation, so the rare ones a uniform draw almost never meets are checked too), and tries all seven actions from each on copies
 of the real env against the dream (genie_lab.states). From every state where some action dreams wrong it records
 new real episodes (a dataset folder with episode offsets, as `trainers.record --policy explore-archive` writes):
 each of the seven actions once from that state, then --legs legs of --leg-steps steps that act as the explorer does.
@@ -37,6 +38,7 @@ class CheckConfig:
     out: str = "data/round1"
     layouts: int = 60
     states: int = 600
+    per_situation: int = 0        # also up to this many states of every situation (rare ones are where worlds fail)
     legs: int = 2                 # explorer legs recorded from each wrong state, beside its seven one-step tries
     leg_steps: int = 20
     max_steps: int = 0            # the env's step limit (0: its own); as the data the world was trained on
@@ -53,22 +55,27 @@ def leg(env, seed: int, rng, steps: int, first: int | None = None) -> dict:
 
 def check(config: CheckConfig) -> dict:
     from genie_env.world import load_world_model
-    from genie_lab.states import every_action_from, every_action_ok, sample_states
+    from genie_lab.states import every_action_from, every_action_ok, explore_pool, situation_picks, states_at, uniform_picks
 
     check_minigrid_env(config.env)
     for name in ("layouts", "states", "leg_steps"):
         if getattr(config, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(config, name)}")
-    if config.legs < 0 or config.max_steps < 0:
-        raise ValueError(f"--legs and --max-steps must be >= 0, got {config.legs} and {config.max_steps}")
+    if config.legs < 0 or config.max_steps < 0 or config.per_situation < 0:
+        raise ValueError(f"--legs, --max-steps and --per-situation must be >= 0, got {config.legs}, {config.max_steps} "
+                         f"and {config.per_situation}")
     out = Path(config.out)
     if (out / "manifest.json").exists():
         raise ValueError(f"--out {out} already holds a checked round; choose another folder")
     start = time.time()
     world = load_world_model(config.world)
     spent: dict = {}
-    states = sample_states(config.env, config.states, config.layouts, config.seed * 1_000_000, max_steps=config.max_steps,
-                           with_seeds=True, steps=spent)
+    first = config.seed * 1_000_000
+    pool = explore_pool(config.env, config.layouts, first, max_steps=config.max_steps, steps=spent)
+    picks = uniform_picks(pool, config.states, first)
+    if config.per_situation:   # the rare situations get states of their own, not only their uniform share
+        picks = np.concatenate([picks, situation_picks(pool, config.per_situation, first)])
+    states = states_at(config.env, pool, picks, config.max_steps, with_seeds=True, steps=spent)
     ok = every_action_ok(world, states)
     report = every_action_from(world, states, ok)
     rng = np.random.default_rng(config.seed)

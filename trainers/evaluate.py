@@ -24,7 +24,7 @@ import torch
 
 from genie_env.dataset import Dataset, time_limit
 from genie_env.frames import check_minigrid_env, psnr
-from genie_env.world import EFFECT_NAMES, ENV_ACTION_NAMES, NOOP, WorldModel, load_world_model
+from genie_env.world import check_world_env, EFFECT_NAMES, ENV_ACTION_NAMES, NOOP, WorldModel, load_world_model
 from genie_lab.situations import ahead
 from genie_lab.states import CORRECT_DB, dream_every_action, evaluate_states
 
@@ -356,6 +356,8 @@ def evaluate_world(args) -> dict:
     steps = rng.permutation(all_steps)[: args.transitions]
     head_steps = np.union1d(steps, all_steps[data.terminated])
     env_id = args.env or data.env_ids[0]
+    check_world_env(world, data.env_ids[0], "--data")
+    check_world_env(world, env_id, "--env")
     seconds, clock = {}, time.time()
 
     def part(name: str, value: dict) -> dict:   # each part's time, printed as it ends (progress) and kept
@@ -432,10 +434,7 @@ def check_same_game(world, env_id: str, flag: str) -> None:
     in the Empty dream measures nothing). Worlds that do not name their env are not checked."""
     from genie_env.dream import shared_world
 
-    trained_on = shared_world(world, "cpu").info.get("env_id")   # loaded once, shared with what measures in it
-    if trained_on and trained_on != env_id:
-        raise ValueError(f"the dream {world} is a world of {trained_on}, but {flag} is {env_id}: measure the agent in "
-                         f"a world of {env_id} (--world) or in the real env of this world")
+    check_world_env(shared_world(world, "cpu"), env_id, flag)   # loaded once, shared with what measures in it
 
 
 def real_time_limit(env_id: str) -> int:

@@ -23,19 +23,19 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from genie_env.config import parse_config
-from genie_env.io import atomic_write_json, make_folder, read_json, sha256_file
+from genie_env.io import lock_folder, atomic_write_json, make_folder, read_json, sha256_file
 from trainers.record import start_seed
 
 PRESETS = {
     "default": {"episodes": 300, "expert_episodes": 100, "heldout_episodes": 60, "tokenizer_steps": 2000,
                 "world_steps": 12000, "batch_size": 32, "start_states": 16384, "explore_layouts": 200, "legs": 30,
-                "leg_steps": 20, "rounds": 2, "round_steps": 6000, "check_layouts": 60, "check_states": 600, "evaluate": []},
+                "leg_steps": 20, "rounds": 2, "round_steps": 6000, "check_layouts": 60, "check_states": 600, "check_per_situation": 40, "evaluate": []},
     "seed": {"episodes": 1000, "expert_episodes": 300, "heldout_episodes": 100, "tokenizer_steps": 6000,
              "world_steps": 30000, "batch_size": 128, "start_states": 16384, "explore_layouts": 600, "legs": 30,
-             "leg_steps": 20, "rounds": 2, "round_steps": 10000, "check_layouts": 100, "check_states": 1000, "evaluate": []},
+             "leg_steps": 20, "rounds": 2, "round_steps": 10000, "check_layouts": 100, "check_states": 1000, "check_per_situation": 60, "evaluate": []},
     "tiny": {"episodes": 4, "expert_episodes": 2, "heldout_episodes": 2, "tokenizer_steps": 20,
              "world_steps": 10, "batch_size": 4, "start_states": 8, "explore_layouts": 2, "legs": 3, "leg_steps": 5,
-             "rounds": 1, "round_steps": 5, "check_layouts": 2, "check_states": 6,
+             "rounds": 1, "round_steps": 5, "check_layouts": 2, "check_states": 6, "check_per_situation": 0,
              # the world evaluation scaled to a world that learned nothing: it shows the stage runs, not figures
              "evaluate": ["--transitions", "200", "--clips", "20", "--rollouts", "4", "--policies", "uniform",
                           "--policy-episodes", "2", "--policy-horizon", "10", "--rule-episodes", "0", "--states", "7",
@@ -162,7 +162,8 @@ def run_rounds(config: PipelineConfig, p: dict, work: Path, records: Path, token
     for r in range(1, p["rounds"] + 2):
         found = work / "data" / f"round{r}"
         stage = Stage(f"check-{r}", ["trainers.check", "--world", str(world), *common, "--layouts", str(p["check_layouts"]),
-                                     "--states", str(p["check_states"]), "--seed", str(config.seed + 600 + r),
+                                     "--states", str(p["check_states"]), "--per-situation", str(p["check_per_situation"]),
+                                     "--seed", str(config.seed + 600 + r),
                                      "--out", str(found)], [found / "manifest.json", found / "check.json"],
                       [world / "world.json", world / "world.safetensors"], False)
         done[stage.name] = run_stage(stage, records)
@@ -201,6 +202,7 @@ def pipeline(config: PipelineConfig, argv: list[str]) -> dict:
     out = Path(config.out)
     work = Path(config.work) if config.work else default_work(out)
     records = make_folder(work / "stages")
+    lock = lock_folder(work)   # noqa: F841  (held until the pipeline returns: a second one into --work is refused)
     make_folder(out)
     for key in ("explore_layouts", "rounds"):
         if getattr(config, key) >= 0:

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genie_env.checkpoint import latest_checkpoint, read_model_extra, resume, save_checkpoint, save_model
+from genie_env.checkpoint import build_checked, latest_checkpoint, read_model_extra, resume, save_checkpoint, save_model
 from genie_env.config import parse_config
 from genie_env.dataset import Dataset, dataset_digest
-from genie_env.io import make_folder
+from genie_env.io import lock_folder, make_folder
 from genie_env.tokenizer import Tokenizer, TokenizerConfig
 
 
@@ -60,14 +60,22 @@ def evaluate(model: Tokenizer, frames: np.ndarray, batch_size: int = 256) -> dic
             "val/codebook_used": used, "val/perplexity": perplexity}
 
 
+def tokenizer_model(config: TrainTokenizerConfig) -> Tokenizer:
+    """The tokenizer the flags ask for, checked as a loaded one is (genie_env.checkpoint.build_checked)."""
+    return build_checked(Tokenizer, TokenizerConfig(codebook_size=config.codebook_size, code_dim=config.code_dim,
+                                                    hidden=config.hidden), "trainers.tokenizer flags")
+
+
 def train(config: TrainTokenizerConfig) -> dict:
     from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
 
     out = Path(config.out)
+    tokenizer_model(config)                  # first: flags the loader would refuse stop the run before any work
     if latest_checkpoint(out) is not None and not config.resume:
         raise ValueError(f"{out} already holds a training run; pass --resume to continue it or choose another --out")
     make_folder(out)
+    lock = lock_folder(out)   # noqa: F841  (held until train returns: a second run into --out is refused)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     data = Dataset.load(config.data)
@@ -75,7 +83,7 @@ def train(config: TrainTokenizerConfig) -> dict:
     train_frames = data.frame_indices(train_eps)
     val_frames = data.frames[data.frame_indices(val_eps)][:: max(1, len(data.frame_indices(val_eps)) // 2000)]
 
-    model = Tokenizer(TokenizerConfig(codebook_size=config.codebook_size, code_dim=config.code_dim, hidden=config.hidden))
+    model = tokenizer_model(config)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     step, inputs = 0, {"data": dataset_digest(config.data)}
     if config.resume:

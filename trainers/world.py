@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genie_env.checkpoint import latest_checkpoint, load_model, resume, save_checkpoint
+from genie_env.checkpoint import build_checked, latest_checkpoint, load_model, resume, save_checkpoint
 from genie_env.config import parse_config
 from genie_env.dataset import Dataset, dataset_digest
 from genie_env.dynamics import Dynamics, DynamicsConfig, tile_patterns
-from genie_env.io import read_json, save_tensors, sha256_file
+from genie_env.io import lock_folder, read_json, save_tensors, sha256_file
 from genie_env.latent_action import LatentActionConfig, LatentActionModel
 from genie_env.tokenizer import Tokenizer, TokenizerConfig
 from genie_env.vocab import build_vocab, ids_by_look
@@ -280,6 +280,18 @@ def warm_start_from(folder: str, tokenizer: Tokenizer, lam, dynamics, looks: tor
     return warm_start(lam, dynamics, old, looks)
 
 
+def world_models(config: TrainWorldConfig, vocab_size: int, num_tiles: int) -> tuple:
+    """(LAM, dynamics model) as the flags ask, checked as a loaded world's are (genie_env.checkpoint.build_checked)."""
+    source = "trainers.world flags"
+    lam = build_checked(LatentActionModel, LatentActionConfig(
+        vocab_size=vocab_size, num_actions=config.num_actions, context=config.context, dim=config.lam_dim,
+        layers=config.lam_layers, bottleneck=config.bottleneck, batch_entropy=config.batch_entropy), source)
+    dynamics = build_checked(Dynamics, DynamicsConfig(
+        vocab_size=vocab_size, num_tiles=num_tiles, context=config.context, latent_dim=lam.config.latent_dim,
+        dim=config.dim, layers=config.layers, changed_weight=config.changed_weight), source)
+    return lam, dynamics
+
+
 def train(config: TrainWorldConfig) -> dict:
     from torch.nn.parallel import DistributedDataParallel
     from torch.utils.tensorboard import SummaryWriter
@@ -295,11 +307,15 @@ def train(config: TrainWorldConfig) -> dict:
                          f"[0, 1), got {config.focus_data} and {config.focus_share}")
     if config.hard_rows < 0 or config.hard_power < 0:
         raise ValueError(f"--hard-rows and --hard-power must be >= 0, got {config.hard_rows} and {config.hard_power}")
+    world_models(config, 1, 1)     # first: flags the loader would refuse stop the run before any work
+    if config.bridge_labels < 1:   # the world's bridge is fitted on them; with none it reads nothing
+        raise ValueError(f"--bridge-labels must be >= 1 (labelled transitions the bridge is fitted on), got {config.bridge_labels}")
     if config.start_states < 0:
         raise ValueError(f"--start-states must be >= 0 (real resets for the dream's reset bank), got {config.start_states}")
     if latest_checkpoint(out) is not None and not config.resume:
         raise ValueError(f"{out} already holds a training run; pass --resume to continue it or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
+    lock = lock_folder(out)   # noqa: F841  (held until train returns: a second run into --out is refused)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     data = Dataset.load(config.data)
@@ -335,13 +351,8 @@ def train(config: TrainWorldConfig) -> dict:
                           "cpu" if config.device == "auto" else config.device)
     val_steps = val_steps[np.random.default_rng(config.seed + 1).permutation(len(val_steps))[:4096]]
 
-    lam = LatentActionModel(LatentActionConfig(vocab_size=len(vocab), num_actions=config.num_actions, context=config.context,
-                                               dim=config.lam_dim, layers=config.lam_layers,
-                                               bottleneck=config.bottleneck, batch_entropy=config.batch_entropy))
     tiles = tile_patterns(torch.from_numpy(ids).long())                              # (T, 4) tile patterns seen
-    dynamics = Dynamics(DynamicsConfig(vocab_size=len(vocab), num_tiles=len(tiles), context=config.context,
-                                       latent_dim=lam.config.latent_dim, dim=config.dim, layers=config.layers,
-                                       changed_weight=config.changed_weight))
+    lam, dynamics = world_models(config, len(vocab), len(tiles))
     dynamics.set_tiles(tiles)
     if config.init:
         carried = warm_start_from(config.init, tokenizer, lam, dynamics, patches[vocab])
