@@ -36,7 +36,7 @@ def _file_identity(folder) -> tuple:
 def shared_world(world=None, device: str = "auto") -> WorldModel:
     """Load a world once per (path, device, file version) and share it between envs, so N envs do not load it N
     times. A world whose files changed since (rewritten, copied over) is loaded afresh, never mixed (issue 12)."""
-    from genie_env.world import load_world_model, resolve_world_path
+    from genie_env.world_file import load_world_model, resolve_world_path
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -46,7 +46,7 @@ def test_pixels_draw_real_frames_exactly(tiny_world):
         tiny_world.set_pixels(table.float())
 
 
-@pytest.mark.parametrize("name, env_id", [("doorkey8", "MiniGrid-DoorKey-8x8-v0")])   # empty8 predates format 4
+@pytest.mark.parametrize("name, env_id", [("empty8", "MiniGrid-Empty-8x8-v0"), ("doorkey8", "MiniGrid-DoorKey-8x8-v0")])
 def test_shipped_worlds_read_and_draw_real_frames_exactly(name, env_id):
     """200 real frames of unseen seeds, read and drawn back by a shipped world: every one pixel-identical."""
     from genie_env import load_world_model

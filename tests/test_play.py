@@ -79,7 +79,7 @@ BELOW_THE_BAR: dict[str, str] = {}   # world name -> why it is below the bar (xf
 
 
 def shipped_worlds():
-    from genie_env.world import WORLDS_DIR
+    from genie_env.world_file import WORLDS_DIR
 
     names = sorted(p.name for p in WORLDS_DIR.iterdir() if (p / "world.json").is_file())
     return [pytest.param(n, marks=pytest.mark.xfail(reason=BELOW_THE_BAR[n], strict=False)) if n in BELOW_THE_BAR

@@ -85,7 +85,7 @@ def test_changed_world_is_loaded_afresh_not_mixed(tiny_world_path, tmp_path):
 # --- shipped names and paths -------------------------------------------------------------------------------
 
 def test_shipped_world_name_is_not_taken_from_the_current_folder(tiny_world_path, tmp_path, monkeypatch):
-    from genie_env.world import WORLDS_DIR, resolve_world_path
+    from genie_env.world_file import WORLDS_DIR, resolve_world_path
 
     copy_world(tiny_world_path, tmp_path / "empty8")
     monkeypatch.chdir(tmp_path)

@@ -15,7 +15,7 @@ import pytest
 from genie_env import load_world_model
 from genie_env.dataset import Dataset, read_shard
 from genie_env.io import atomic_write_json, read_json
-from genie_env.world import NEXT_WEIGHTS
+from genie_env.world_file import NEXT_WEIGHTS
 
 
 def copy_world(src, dst) -> Path:

@@ -128,7 +128,7 @@ def test_a_dreamed_frame_read_again_gives_back_its_ids(name, tiny_world):
     """Pixels out, pixels in (the documented calls) must not change what the dream dreamed: every tile the world
     can draw is read back as itself."""
     from genie_env import load_world_model
-    from genie_env.world import WORLDS_DIR
+    from genie_env.world_file import WORLDS_DIR
 
     if name != "tiny" and not (WORLDS_DIR / name / "world.json").is_file():
         pytest.skip(f"no shipped world {name}")
@@ -239,11 +239,11 @@ def test_hard_steps_draw_by_last_seen_loss_and_unseen_steps_first():
 
     hard = HardSteps(np.array([3, 5, 9, 11]))
     rng = np.random.default_rng(0)
-    hard.update(np.array([3, 5, 9]), np.array([0.01, 0.01, 10.0]))   # 11 not seen: counts as the largest (10)
+    hard.update(np.array([3, 5, 9]), torch.tensor([0.01, 0.01, 10.0]))   # 11 not seen: counts as the largest (10)
     draws = hard.draw(rng, 2000)
     assert set(draws.tolist()) <= {3, 5, 9, 11}
     assert 0.4 < (draws == 9).mean() < 0.6 and 0.4 < (draws == 11).mean() < 0.6 and (draws == 3).mean() < 0.01
-    hard.update(np.array([11]), np.array([0.0]))
+    hard.update(np.array([11]), torch.tensor([0.0]))
     assert (hard.draw(rng, 500) == 9).mean() > 0.95
 
 

@@ -107,10 +107,12 @@ class Brain(torch.nn.Module):
     """
 
     def __init__(self, lam: LatentActionModel, dynamics: Dynamics, label_weight: float = 1.0,
-                 noop_code: int | None = None, noop_uniform: float = 1.0):
+                 noop_code: int | None = None, noop_uniform: float = 1.0, hard: "HardSteps | None" = None):
         super().__init__()
         self.lam, self.dynamics, self.label_weight = lam, dynamics, label_weight
         self.noop_code, self.noop_uniform = noop_code, noop_uniform
+        if hard is not None:       # its losses travel in the checkpoint with the weights
+            self.hard = hard
 
     @torch.no_grad()
     def noop_rows(self, clip: torch.Tensor, ended: torch.Tensor, labels: torch.Tensor | None,
@@ -232,27 +234,30 @@ def make_batch(data: Dataset, ids: np.ndarray, steps: np.ndarray, context: int, 
             torch.from_numpy(data.terminated[steps]).to(device), labels, still)
 
 
-class HardSteps:
+class HardSteps(torch.nn.Module):
     """Prioritized replay over training steps: each step's last seen per-frame loss (a step not seen yet counts
     as the largest seen), `rows` more rows a batch drawn with probability ~ loss ** power. Uniform draws visit the
     rare states an explorer found (a door closed again, the agent behind it facing back) a few times in a whole
-    run, and the world stayed wrong there while right on the common ones; their loss says where. The losses are
-    not checkpointed: a resumed run starts them afresh."""
+    run, and the world stayed wrong there while right on the common ones; their loss says where. The losses are a
+    buffer of the module the checkpoint holds (`Brain.hard`), so a resumed run draws as the uninterrupted one."""
 
     def __init__(self, steps: np.ndarray, power: float = 1.0):
+        super().__init__()
         self.steps, self.power = steps, power
-        self.loss = np.full(len(steps), np.nan)
+        self.register_buffer("loss", torch.full((len(steps),), -1.0))    # -1: not seen yet
         self.index = np.full(int(steps.max()) + 1 if len(steps) else 0, -1, np.int64)
         self.index[steps] = np.arange(len(steps))
 
     def draw(self, rng, n: int) -> np.ndarray:
-        seen = self.loss[~np.isnan(self.loss)]
-        weight = np.nan_to_num(self.loss, nan=seen.max() if len(seen) else 1.0).clip(min=1e-6) ** self.power
+        loss = self.loss.cpu().numpy().astype(np.float64)
+        seen = loss[loss >= 0]
+        weight = np.where(loss >= 0, loss, seen.max() if len(seen) else 1.0).clip(min=1e-6) ** self.power
         return self.steps[rng.choice(len(self.steps), n, p=weight / weight.sum())]
 
-    def update(self, steps: np.ndarray, loss: np.ndarray) -> None:
+    @torch.no_grad()
+    def update(self, steps: np.ndarray, loss: torch.Tensor) -> None:
         """Record the per-frame losses (len(steps),) of `steps` (training steps)."""
-        self.loss[self.index[steps]] = loss
+        self.loss[torch.from_numpy(self.index[steps]).to(self.loss.device)] = loss.float().to(self.loss.device)
 
 
 def setup_distributed(device: torch.device) -> tuple[int, int, torch.device]:
@@ -315,7 +320,8 @@ def train(config: TrainWorldConfig) -> dict:
     if latest_checkpoint(out) is not None and not config.resume:
         raise ValueError(f"{out} already holds a training run; pass --resume to continue it or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
-    lock = lock_folder(out)   # noqa: F841  (held until train returns: a second run into --out is refused)
+    # held until train returns: a second run into --out is refused (under torchrun rank 0 holds it for all ranks)
+    lock = lock_folder(out) if os.environ.get("RANK", "0") == "0" else None   # noqa: F841
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     data = Dataset.load(config.data)
@@ -364,7 +370,7 @@ def train(config: TrainWorldConfig) -> dict:
     candidates = (still_codes(ids, data.step_frame, step_labels, config.num_actions)
                   if noop_code is not None and config.noop_known else None)
     hard = HardSteps(train_steps, config.hard_power) if config.hard_rows > 0 else None
-    brain = Brain(lam, dynamics, config.label_weight, noop_code, config.noop_uniform).to(device)
+    brain = Brain(lam, dynamics, config.label_weight, noop_code, config.noop_uniform, hard).to(device)
     # DDP averages gradients and broadcasts rank 0's buffers (the VQ's EMA codebook) before every forward pass
     model = DistributedDataParallel(brain) if world_size > 1 else brain
     optimizer = torch.optim.AdamW(brain.parameters(), lr=config.lr, weight_decay=0.01)
@@ -388,7 +394,7 @@ def train(config: TrainWorldConfig) -> dict:
                 batch = np.concatenate([batch, hard.draw(rng, config.hard_rows)])
             loss, metrics = model(*make_batch(data, ids, batch, config.context, device, step_labels, candidates))
             if hard is not None:
-                hard.update(batch, brain.frame_loss.float().cpu().numpy())
+                hard.update(batch, brain.frame_loss)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(brain.parameters(), 1.0)
