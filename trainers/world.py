@@ -378,6 +378,9 @@ def train(config: TrainWorldConfig) -> dict:
     if config.resume:
         step = resume(out, brain, optimizer, rng, dataclasses.asdict(config), inputs, RESUME_FREE)
         if step >= config.steps and (out / "world.json").is_file():
+            from genie_env.world_file import world_weights
+
+            world_weights(out, read_json(out / "world.json"))   # a save cut between its two files is finished here
             print(f"world: {out} already finished ({step} steps); its world and metrics are kept", flush=True)
             return read_json(out / "world.json")["info"].get("training", {})
     writer = SummaryWriter(str(out / "tb")) if rank == 0 else None
