@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from genie_env.bridge import ENV_ACTION_NAMES, ActionBridge, ChangeGuard
-from genie_env.checkpoint import build_model, check_value, config_from_dict
+from genie_env.checkpoint import build_model, check_state_dict, check_value, config_from_dict
 from genie_env.dynamics import Dynamics, DynamicsConfig
 from genie_env.io import atomic_write_bytes, atomic_write_json, load_tensors, read_json, safetensors_bytes, sha256_file
 from genie_env.latent_action import LatentActionConfig, LatentActionModel
@@ -175,16 +175,9 @@ def _check_info(info, source) -> None:
 
 
 def _load_state(module: torch.nn.Module, tensors: dict, prefix: str, source) -> None:
-    state = {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
-    expected = module.state_dict()
-    missing, extra = set(expected) - set(state), set(state) - set(expected)
-    if missing or extra:
-        raise ValueError(f"{source}: {prefix} tensors missing {sorted(missing)[:3]}, unexpected {sorted(extra)[:3]}")
-    for key, value in state.items():
-        if value.shape != expected[key].shape or value.dtype != expected[key].dtype:
-            raise ValueError(f"{source}: tensor {prefix}.{key} is {tuple(value.shape)} {value.dtype}, "
-                             f"expected {tuple(expected[key].shape)} {expected[key].dtype}")
-    module.load_state_dict(state)
+    found = {k: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+    check_state_dict(source, {f"{prefix}.{k}": v for k, v in module.state_dict().items()}, found)
+    module.load_state_dict({k[len(prefix) + 1 :]: v for k, v in found.items()})
 
 
 def load_world_model(path=None, device: str = "cpu") -> "WorldModel":
