@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from einops import rearrange
+from tqdm import tqdm
 
 from genie_env.bridge import (EFFECT_NAMES, ENV_ACTION_NAMES, IMPLAUSIBLE, NOOP, ActionBridge,  # noqa: F401
                               ChangeGuard, RewardRule, change_signature)
@@ -390,9 +391,11 @@ def check_world_env(world: "WorldModel", env_id: str, what: str) -> None:
                          f"{what} of {trained_on}")
 
 
-def frames_to_ids_numpy(world: WorldModel, frames: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Many uint8 frames (F, 64, 64, 3) -> their compact ids (F, 16, 16) as a numpy array, `batch_size` at a time."""
-    return torch.cat([world.frames_to_ids(frames[i : i + batch_size]) for i in range(0, len(frames), batch_size)]).cpu().numpy()
+def frames_to_ids_numpy(world: WorldModel, frames: np.ndarray, batch_size: int = 256, progress: str | None = None) -> np.ndarray:
+    """Many uint8 frames (F, 64, 64, 3) -> their compact ids (F, 16, 16) as a numpy array, `batch_size` at a time;
+    `progress`, if given, names a progress bar (on stderr)."""
+    starts = tqdm(range(0, len(frames), batch_size), desc=progress, unit="batch", disable=progress is None)
+    return torch.cat([world.frames_to_ids(frames[i : i + batch_size]) for i in starts]).cpu().numpy()
 
 
 def fit_bridge_on_data(world: WorldModel, data, steps: np.ndarray, labelled: np.ndarray,

@@ -142,9 +142,6 @@ def _world_configs(meta: dict, source) -> tuple:
     for key, (lam_value, dynamics_value) in pairs.items():
         if lam_value != dynamics_value:
             raise ValueError(f"{source}: latent_action.{key} ({lam_value}) and dynamics.{key} ({dynamics_value}) differ")
-    if dynamics.vocab_size > tokenizer.codebook_size:
-        raise ValueError(f"{source}: dynamics.vocab_size {dynamics.vocab_size} exceeds tokenizer.codebook_size "
-                         f"{tokenizer.codebook_size}")
     bridge = meta["bridge"]
     if bridge is not None:
         if not isinstance(bridge, dict) or set(bridge) != {"noop_action", "labels"}:

@@ -45,7 +45,7 @@ def main(argv=None) -> None:
         sys.exit(f"error: {e}")
     train_eps, _ = data.split(config.val_fraction, config.seed)
     train_steps = data.step_indices(train_eps)
-    ids = frames_to_ids_numpy(world, data.frames)
+    ids = frames_to_ids_numpy(world, data.frames, progress="bridge: reading frames")
     labelled = label_steps(train_steps, config.labels, config.seed + 2, step_changes(ids, data.step_frame, train_steps),
                            config.cover_labels)
     fit_bridge_on_data(world, data, train_steps, labelled, ids)

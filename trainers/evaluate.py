@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from genie_env.dataset import Dataset, time_limit
 from genie_env.frames import check_minigrid_env, psnr
@@ -45,7 +46,7 @@ def evaluate_tokenizer(args) -> dict:
     data = Dataset.load(args.data)
     frames = data.frames[np.random.default_rng(0).permutation(len(data.frames))[: args.frames]]
     recon, codes = [], []
-    for i in range(0, len(frames), 512):
+    for i in tqdm(range(0, len(frames), 512), desc="tokenizer: frames", unit="batch"):
         tokens = tokenizer.encode(torch.from_numpy(frames[i : i + 512]))
         codes.append(tokens.flatten())
         recon.append(tokenizer.decode(tokens).numpy())

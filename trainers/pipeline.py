@@ -34,7 +34,7 @@ PRESETS = {
              "world_steps": 30000, "batch_size": 128, "start_states": 16384, "explore_layouts": 600, "legs": 30,
              "leg_steps": 20, "rounds": 2, "round_steps": 10000, "check_layouts": 100, "check_states": 1000, "check_per_situation": 60, "evaluate": []},
     "tiny": {"episodes": 4, "expert_episodes": 2, "heldout_episodes": 2, "tokenizer_steps": 20,
-             "world_steps": 10, "batch_size": 4, "start_states": 8, "explore_layouts": 2, "legs": 3, "leg_steps": 5,
+             "world_steps": 10, "batch_size": 8, "start_states": 8, "explore_layouts": 2, "legs": 3, "leg_steps": 5,
              "rounds": 1, "round_steps": 5, "check_layouts": 2, "check_states": 6, "check_per_situation": 0,
              # the world evaluation scaled to a world that learned nothing: it shows the stage runs, not figures
              "evaluate": ["--transitions", "200", "--clips", "20", "--rollouts", "4", "--policies", "uniform",
@@ -48,6 +48,14 @@ PRESET_USES = {
     "seed": "the original, larger scale, for a GPU",
     "tiny": "a smoke run that checks every stage runs end to end (an install, a change); on so little data "
             "and training its world learns nothing, and its figures mean nothing",
+}
+
+# what the closing figures mean, per preset (the pipeline's last line)
+PRESET_MEANS = {
+    "default": "the figures above are the world's (the acceptance bars and their measured values: docs/RESULTS.md)",
+    "seed": "the figures above are the world's (made for a GPU; the CPU bars are the default preset's)",
+    "tiny": "a smoke run: every stage ran; its world learned nothing, so the figures above mean nothing "
+            "(expect ~0 dB, a chance-level probe); use --preset default for a world",
 }
 
 
@@ -230,6 +238,18 @@ def pipeline(config: PipelineConfig, argv: list[str]) -> dict:
               [heldout / "manifest.json"], [], True),
         Stage("tokenizer", ["trainers.tokenizer", "--data", *map(str, sources), "--out", str(tokenizer.parent),
                             "--steps", str(p["tokenizer_steps"]), "--seed", str(config.seed)], [tokenizer], manifests, True),
+    ]
+    if config.init:   # let the real env check the world trained on first: what it gets wrong is recorded and trained on
+        checked = work / "data" / "round0"
+        stages.append(Stage("check-0", ["trainers.check", "--world", config.init, "--env", config.env,
+                                        *(["--max-steps", str(config.max_steps)] if config.max_steps > 0 else []),
+                                        "--layouts", str(p["check_layouts"]), "--states", str(p["check_states"]),
+                                        "--per-situation", str(p["check_per_situation"]), "--seed", str(config.seed + 600),
+                                        "--out", str(checked)], [checked / "manifest.json", checked / "check.json"],
+                            [Path(config.init) / "world.json", Path(config.init) / "world.safetensors"], False))
+        sources, manifests = sources + [checked], manifests + [checked / "manifest.json"]   # new lists: the
+        # tokenizer stage above keeps reading what it read
+    stages += [
         Stage("world", ["trainers.world", "--data", *map(str, sources), "--tokenizer", str(tokenizer), "--out", str(world),
                         "--steps", str(p["world_steps"]), "--batch-size", str(p["batch_size"]), "--seed", str(config.seed),
                         "--start-states", str(p["start_states"]), *(["--init", config.init, "--warmup", "50"] if config.init else [])],
@@ -284,6 +304,7 @@ def main(argv=None) -> None:
     print(json.dumps({k: world[k] for k in ("delta_tpsnr", "probe_accuracy", "nmi", "rollout_correct_at_50")
                       if k in world}, indent=2))
     print(f"[pipeline] world written to {config.out} in {manifest['total_seconds']:.0f} s of stages")
+    print(f"[pipeline] preset {config.preset}: {PRESET_MEANS[config.preset]}")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from genie_env.tokenizer import Tokenizer, TokenizerConfig
 from genie_env.vocab import build_vocab, ids_by_look
 from genie_env.bridge import NOOP, ActionBridge, change_signature
 from genie_env.world import ENV_ACTION_NAMES, WorldModel, encode_dataset, fit_bridge_on_data, frames_to_ids_numpy
-from genie_lab.pixels import draw_real_pixels
+from genie_lab.pixels import draw_real_pixels, split_looks
 from trainers.labels import label_steps, step_changes, still_codes
 from trainers.record import START_CHUNK, record_starts
 
@@ -71,6 +71,7 @@ class TrainWorldConfig:
     noop_known: bool = True       # draw k only among codes the data never shows acting from that frame (labels.still_codes)
     hard_rows: int = 8            # rows added to each batch, drawn by their last seen loss (HardSteps: rare states' steps)
     hard_power: float = 1.0       # their draw probability ~ loss ** hard_power
+    split_looks: bool = True      # one id per distinct real patch, where the tokenizer merged some (genie_lab.pixels)
     init: str = ""                # start from this world's weights (a round of trainers.check data; genie_lab.warm_start)
     focus_data: int = 0           # the last N --data folders (a check round's) get --focus-share of each batch
     focus_share: float = 0.15     # with the default shares above, 3 of 32 rows still come from all steps
@@ -333,7 +334,12 @@ def train(config: TrainWorldConfig) -> dict:
     codes = encode_dataset(tokenizer, data.frames)                               # (F, 16, 16) tokenizer codes
     patches = tokenizer.patch_table()                                            # (K, 4, 4, 3) each code's look
     vocab = build_vocab(codes, patches)                                          # one id per distinct look
-    ids = ids_by_look(torch.from_numpy(data.frames), patches[vocab]).to(torch.int16).numpy()  # (F, 16, 16), as WorldModel reads
+    pixels, looks_report = None, {}
+    if config.split_looks:   # and one per distinct real patch, so a dream right id for id is right pixel for pixel
+        vocab, pixels, looks_report = split_looks(vocab, patches[vocab], data.frames)
+        print(f"world: {looks_report['ids']} ids for {looks_report['distinct_patches']} distinct real patches "
+              f"({looks_report['ids_split_off']} split off the tokenizer's {looks_report['looks_of_the_tokenizer']} looks)", flush=True)
+    ids = ids_by_look(torch.from_numpy(data.frames), patches[vocab], exact=pixels).to(torch.int16).numpy()  # (F, 16, 16), as WorldModel reads
     train_eps, val_eps = data.split(config.val_fraction, config.seed)
     train_steps, val_steps = data.step_indices(train_eps), data.step_indices(val_eps)
     ended_steps = train_steps[data.terminated[train_steps]]
@@ -434,6 +440,8 @@ def train(config: TrainWorldConfig) -> dict:
     writer.close()
     brain.cpu().eval()
     world = WorldModel(tokenizer, lam, dynamics, vocab)
+    if pixels is not None:
+        world.set_pixels(pixels)
     fit_bridge_on_data(world, data, train_steps, labelled, ids)
     at_reset = train_eps[data.starts_at_reset[train_eps]]    # an explorer's legs start mid-episode: not start states
     starts = [frames_to_ids_numpy(world, data.frames[data.frame_start[at_reset]])]
@@ -443,7 +451,7 @@ def train(config: TrainWorldConfig) -> dict:
     world.set_start_ids(np.concatenate(starts))
     world.set_reward_rule(**data.reward_facts(train_steps))
     metrics["train_seconds"] = time.time() - start
-    exact = draw_real_pixels(world, data.frames)
+    exact = {**draw_real_pixels(world, data.frames), **looks_report}
     world.save(out, {"real_pixels": exact, "env_id": data.env_ids[0], "training": {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
                      "config": dataclasses.asdict(config), "bridge_label_steps": labelled.tolist()})
     return metrics
