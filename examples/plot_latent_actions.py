@@ -19,7 +19,8 @@ import torch
 
 from genie_env import load_world_model
 from genie_env.world import EFFECT_NAMES, NOOP
-from trainers.record import random_policy, record_episode
+from genie_env.policies import random_policy
+from genie_lab.episodes import record_episode
 
 REAL_ENV = "MiniGrid-Empty-8x8-v0"
 

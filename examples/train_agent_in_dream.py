@@ -13,7 +13,7 @@ import argparse
 
 from genie_env.agent import Agent
 from genie_env.world import load_world_model
-from trainers.evaluate import run_real_episodes
+from genie_lab.agents import run_real_episodes
 from trainers.ppo_dream import PPOConfig, train
 
 

@@ -171,7 +171,7 @@ def play(world: str | None = None, real: bool = False, env_id: str = "MiniGrid-E
     window.close()
     env.close()
     result = {"frames": frames, "steps": steps, "resets": resets, "fps": frames / max(elapsed, 1e-9),
-              "status": status, "help": show_help}
+              "status": status, "help": show_help, "env": env_id if real else "GenieDream-v0"}
     if keep_frames:
         result.update(frames_after_steps=shown, ended=ended)
     return result
@@ -191,7 +191,7 @@ def main(argv=None) -> None:
 
         args.env = shared_world(args.world, "cpu").info.get("env_id", "MiniGrid-Empty-8x8-v0")
     result = play(args.world, args.real, args.env, args.scale, args.seed, args.max_frames)
-    print(f"{result['frames']} frames, {result['steps']} steps, {result['fps']:.1f} FPS")
+    print(f"{result['env']}: {result['frames']} frames, {result['steps']} steps, {result['fps']:.1f} FPS")
 
 
 if __name__ == "__main__":

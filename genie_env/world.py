@@ -23,11 +23,6 @@ from genie_env.world_file import load_world_model, save_world  # noqa: F401  (lo
 
 
 @torch.no_grad()
-def encode_dataset(tokenizer: Tokenizer, frames: np.ndarray, batch_size: int = 256) -> torch.Tensor:
-    """uint8 frames (F, 64, 64, 3) -> tokenizer codes (F, 16, 16), in batches."""
-    return torch.cat([tokenizer.encode(torch.from_numpy(frames[i : i + batch_size])) for i in range(0, len(frames), batch_size)])
-
-
 def _as_int_array(values, name: str, shape: tuple, high: int) -> np.ndarray:
     array = np.asarray(values.cpu() if torch.is_tensor(values) else values)
     if array.dtype.kind not in "iu":
@@ -57,6 +52,9 @@ class WorldModel:
         self.looks = tokenizer.patch_table()[self.vocab]                           # (V, 4, 4, 3) uint8, decoded
         self.patches = self.looks                                                  # what frames are drawn with
         self.pixels = None
+        # how the dream behaves, stated in the world file ("dream"): latent i is env action i for i < 7 (the
+        # codes were anchored to labels in training), and whether the guard holds unseen changes still
+        self.anchored, self.applies_guard = False, True
         if pixels is not None:
             self.set_pixels(pixels)
         self.bridge, self.guard = bridge, guard
@@ -74,19 +72,11 @@ class WorldModel:
         return self.dynamics.config.context
 
     @property
-    def anchored(self) -> bool:
-        """Latent i is env action i (for i < 7): trained with labels anchoring the codes (trainers.world)."""
-        config = self.info.get("config") or {}
-        return bool(config.get("anchor_latents")) and config.get("bottleneck") == "categorical" \
-            and self.num_actions >= len(ENV_ACTION_NAMES)
-
-    @property
     def dream_guard(self) -> ChangeGuard | None:
-        """The guard the dream applies. A world trained with counterfactual no-ops (trainers.world) learned where
-        actions do nothing, so its dream applies none: holding a whole step still for one wrong tile cost more
-        than it saved (DoorKey-8x8, docs/RESULTS.md); its guard only measures (`allowed`, trainers.evaluate)."""
-        config = self.info.get("config") or {}
-        return None if config.get("counterfactual_noops") else self.guard
+        """The guard the dream applies (`applies_guard`). A world trained to know where actions do nothing
+        (counterfactual no-ops, trainers.world) applies none: holding a whole step still for one wrong tile cost
+        more than it saved (DoorKey-8x8, docs/RESULTS.md); its guard only measures (`allowed`)."""
+        return self.guard if self.applies_guard else None
 
     @property
     def reward_rule(self) -> RewardRule | None:
@@ -396,16 +386,3 @@ def frames_to_ids_numpy(world: WorldModel, frames: np.ndarray, batch_size: int =
     `progress`, if given, names a progress bar (on stderr)."""
     starts = tqdm(range(0, len(frames), batch_size), desc=progress, unit="batch", disable=progress is None)
     return torch.cat([world.frames_to_ids(frames[i : i + batch_size]) for i in starts]).cpu().numpy()
-
-
-def fit_bridge_on_data(world: WorldModel, data, steps: np.ndarray, labelled: np.ndarray,
-                       ids: np.ndarray | None = None) -> np.ndarray:
-    """Fit `world`'s bridge on the `labelled` steps of a Dataset (their true actions are the only labels read);
-    all of `steps`, unlabelled, show which token changes real play makes (the guard). `ids`: the dataset's frames
-    as compact ids (F, 16, 16), if already encoded. Returns the labelled steps."""
-    if ids is None:
-        ids = frames_to_ids_numpy(world, data.frames)
-    ids_now, ids_next = (torch.from_numpy(ids[data.step_frame[steps] + k]).long().to(world.device) for k in (0, 1))
-    world.fit_bridge(data.frames[data.context_indices(labelled, 1)], data.actions[labelled],
-                     observed=world.fit_guard(ids_now, ids_next))
-    return labelled

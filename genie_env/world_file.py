@@ -20,9 +20,11 @@ from genie_env.tokenizer import Tokenizer, TokenizerConfig
 if TYPE_CHECKING:
     from genie_env.world import WorldModel
 
-WORLD_FORMAT_VERSION = 4            # 2: tile-level dynamics (a tile table), latents anchored to env actions;
+WORLD_FORMAT_VERSION = 5            # 2: tile-level dynamics (a tile table), latents anchored to env actions;
                                     # 3: start states as compact ids (S, 16, 16), not frames, so thousands fit
                                     # 4: optional real pixels per look (`pixels`), drawn and read instead of the decoder's
+                                    # 5: the dream's behaviour stated ("dream": anchored, applies_guard), not read
+                                    #    off the trainer's settings; ids may share a code (told apart by pixels)
 OLDEST_WORLD_FORMAT = 2             # version 2's start frames are read and encoded at load
 WORLDS_DIR = Path(__file__).parent / "worlds"
 DEFAULT_WORLD = "empty8"
@@ -50,6 +52,7 @@ def save_world(world, folder, info: dict | None = None) -> None:
             "latent_action": dataclasses.asdict(world.lam.config),
             "dynamics": dataclasses.asdict(world.dynamics.config),
             "bridge": None if world.bridge is None else world.bridge.meta(),
+            "dream": {"anchored": bool(world.anchored), "applies_guard": bool(world.applies_guard)},
             "info": {**world.info, **(info or {})}}
     save_world_files(folder, tensors, meta)
 
@@ -177,6 +180,21 @@ def _load_state(module: torch.nn.Module, tensors: dict, prefix: str, source) -> 
     module.load_state_dict({k[len(prefix) + 1 :]: v for k, v in found.items()})
 
 
+def _dream_behaviour(meta: dict, lam, source) -> tuple[bool, bool]:
+    """(anchored, applies_guard) from world.json's "dream" (version 5), or, for older worlds, read off the
+    settings of the trainer that made them (info.config), as those versions' loaders did."""
+    if meta["version"] >= 5:
+        dream = meta.get("dream")
+        if not isinstance(dream, dict) or set(dream) != {"anchored", "applies_guard"} \
+                or not all(isinstance(v, bool) for v in dream.values()):
+            raise ValueError(f"{source}: 'dream' must be {{\"anchored\": bool, \"applies_guard\": bool}}, got {dream!r}")
+        return dream["anchored"], dream["applies_guard"]
+    config = meta["info"].get("config") or {} if isinstance(meta["info"], dict) else {}
+    anchored = bool(config.get("anchor_latents")) and config.get("bottleneck") == "categorical" \
+        and lam.config.num_actions >= len(ENV_ACTION_NAMES)
+    return anchored, not config.get("counterfactual_noops")
+
+
 def load_world_model(path=None, device: str = "cpu") -> "WorldModel":
     """Load a world: None or a shipped name ('empty8') or a path. Never unpickles; errors name the file."""
     from genie_env.world import WorldModel
@@ -230,6 +248,7 @@ def load_world_model(path=None, device: str = "cpu") -> "WorldModel":
         bridge = ActionBridge(*(tensors[f"bridge.{k}"] for k in ActionBridge.TENSORS), **meta["bridge"])
         guard = ChangeGuard(tensors["bridge.observed"])
     world = WorldModel(tokenizer, lam, dynamics, tensors["vocab"], bridge, None, meta["info"], guard)
+    world.anchored, world.applies_guard = _dream_behaviour(meta, lam, source)
     if "pixels" in tensors:
         try:
             world.set_pixels(tensors["pixels"])

@@ -98,7 +98,7 @@ def test_agent_file_that_is_a_pickle_is_refused(tmp_path):
 
 def test_dream_measurement_shares_the_real_env_time_limit(tiny_world_path):
     """An agent's dream episodes are cut where the real env cuts its own (DoorKey-8x8: 640 steps, not 256)."""
-    from trainers.evaluate import real_time_limit, run_dream_episodes
+    from genie_lab.agents import real_time_limit, run_dream_episodes
 
     assert real_time_limit("MiniGrid-DoorKey-8x8-v0") == 640 and real_time_limit("MiniGrid-Empty-5x5-v0") == 100
     turn = lambda frames: np.zeros(len(frames), np.int64)   # noqa: E731   (one latent, never the goal)

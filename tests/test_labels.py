@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from trainers.labels import label_steps, step_changes
+from genie_lab.labels import label_steps, step_changes
 
 
 def frames_and_steps(kinds: list[int]):

@@ -21,6 +21,16 @@ def test_real_env_with_the_same_keys():
     assert result["steps"] == 3 and result["frames"] == 4
 
 
+def test_real_play_follows_the_world(capsys):
+    """`play --real --world doorkey8` plays the world's own env (it used to play Empty-8x8 unless --env said)."""
+    from genie_env.play import main
+
+    main(["--real", "--world", "doorkey8", "--max-frames", "2"])
+    assert capsys.readouterr().out.startswith("MiniGrid-DoorKey-8x8-v0: 2 frames")
+    main(["--real", "--world", "doorkey8", "--env", "MiniGrid-Empty-5x5-v0", "--max-frames", "1"])
+    assert capsys.readouterr().out.startswith("MiniGrid-Empty-5x5-v0: 1 frames")
+
+
 def test_h_shows_the_keys_and_r_clears_the_last_action():
     """Issue 25: after R the status still named the last action; H shows (and hides) the keys over the frame."""
     from genie_env.play import READY

@@ -10,7 +10,8 @@ import pytest
 from minigrid.wrappers import RGBImgObsWrapper
 
 from genie_env.dataset import Dataset, read_shard
-from trainers.record import RecordConfig, expert_action, record
+from genie_env.policies import expert_action
+from trainers.record import RecordConfig, record
 
 
 def test_output_format(tiny_data):

@@ -48,7 +48,7 @@ def test_labels_fix_which_code_a_row_takes():
 
 def test_propagated_labels_agree_with_the_true_actions(tiny_data, tiny_world):
     """Every changed step gets the action an ActionBridge fitted on the labelled ones reads from its change."""
-    from trainers.world import propagate_labels
+    from genie_lab.labels import propagate_labels
 
     data = Dataset.load(tiny_data)
     ids = torch.cat([tiny_world.frames_to_ids(data.frames[i : i + 256]) for i in range(0, len(data.frames), 256)]).numpy()
@@ -92,7 +92,7 @@ def test_policies_are_deterministic_per_episode_and_named():
 
 
 def test_policy_rollouts_count_frames_and_the_guard_never_rejects_real_changes(tiny_world):
-    from trainers.evaluate import guard_rates, latent_consistency, policy_rollouts
+    from genie_lab.measure import guard_rates, latent_consistency, policy_rollouts
 
     result, transitions = policy_rollouts(tiny_world, "MiniGrid-Empty-5x5-v0", "wander", episodes=3, seed=5, horizon=6)
     assert result["alive_at_last"] <= 3 and 0 <= result["correct_all"] <= 1 and result["policy"] == "wander"
@@ -112,7 +112,7 @@ def test_the_probe_on_unseen_policies_real_transitions_scores_every_class():
     """The shipped world reads what real actions did, class by class, on transitions of a policy and seeds it
     never trained on (unchanged frames count as no-op)."""
     from genie_env import load_world_model
-    from trainers.evaluate import policy_rollouts, probe_scores
+    from genie_lab.measure import policy_rollouts, probe_scores
 
     world = load_world_model("empty8", device="cpu")
     _, (before, actions, after) = policy_rollouts(world, "MiniGrid-Empty-8x8-v0", "uniform", episodes=4, seed=31_000, horizon=25)
@@ -213,7 +213,7 @@ def test_counterfactual_noops_never_ask_a_code_seen_acting_from_that_frame_to_st
     """Frame A is seen turned by code 0 and unchanged once; frame C only unchanged. The unchanged step at A may be
     redrawn with any code but 0; the one at C with any; the draws follow."""
     from genie_env.latent_action import LatentActionConfig, LatentActionModel
-    from trainers.labels import still_codes
+    from genie_lab.labels import still_codes
     from trainers.world import Brain
 
     a, b, c = (np.full((16, 16), v, np.int16) for v in (0, 1, 2))
@@ -235,7 +235,7 @@ def test_counterfactual_noops_never_ask_a_code_seen_acting_from_that_frame_to_st
 
 
 def test_hard_steps_draw_by_last_seen_loss_and_unseen_steps_first():
-    from trainers.world import HardSteps
+    from genie_lab.batches import HardSteps
 
     hard = HardSteps(np.array([3, 5, 9, 11]))
     rng = np.random.default_rng(0)
@@ -276,7 +276,7 @@ def test_expert_then_random_plans_until_its_switch_then_acts_uniformly():
 
 
 def test_every_action_tries_all_seven_from_each_visited_state(tiny_world):
-    from trainers.evaluate import every_action
+    from genie_lab.measure import every_action
 
     result = every_action(tiny_world, "MiniGrid-Empty-5x5-v0", "wander", episodes=2, seed=5, horizon=4)
     assert set(result["right_per_action"]) == set(ENV_ACTION_NAMES) and 1 <= result["states"] <= 8
@@ -290,7 +290,7 @@ def test_the_shipped_empty_world_dreams_every_action_right_from_unseen_states():
     """Not only the actions a policy took: all seven, from every state it visits (Empty's rules: turns always act,
     forward unless a wall is ahead, the rest never)."""
     from genie_env import load_world_model
-    from trainers.evaluate import every_action
+    from genie_lab.measure import every_action
 
     result = every_action(load_world_model("empty8", device="cpu"), "MiniGrid-Empty-8x8-v0", "uniform", episodes=3,
                           seed=41_000, horizon=12)

@@ -31,6 +31,22 @@ def test_demo_writes_gif_and_throughput(tiny_world_path, tmp_path):
     assert "steps/s" in out and str(tmp_path / "dream.gif") in out
 
 
+def test_readme_demo_shows_the_real_start_frame_exactly(tmp_path):
+    """The README's first command on the shipped world: dream.gif's first frame, scaled back down, is the real
+    Empty-8x8 start frame pixel for pixel (a crisp agent, not the decoder's blur)."""
+    import gymnasium as gym
+    import imageio.v3 as iio
+    import minigrid  # noqa: F401
+
+    from genie_env.frames import render_frame
+
+    run("-m", "genie_env.demo", "--steps", "2", "--bench-steps", "2", "--gif", tmp_path / "dream.gif")
+    first = iio.imread(tmp_path / "dream.gif", index=None)[0][:256, :256, :3]
+    real = gym.make("MiniGrid-Empty-8x8-v0")
+    real.reset(seed=0)
+    assert (first == render_frame(real).repeat(4, 0).repeat(4, 1)).all()
+
+
 def test_dream_gif_example(tiny_world_path, tmp_path):
     out = run("examples/dream_gif.py", "--world", tiny_world_path, "--device", "cpu", "--steps", "5", "--out", tmp_path)
     frames, _, width, _ = gif(tmp_path / "dream.gif")

@@ -113,7 +113,7 @@ def test_record_starts_draws_real_resets_in_chunks():
     import gymnasium as gym
 
     from genie_env.frames import render_frame
-    from trainers.record import record_starts, start_seed
+    from genie_lab.episodes import record_starts, start_seed
 
     chunks = list(record_starts("MiniGrid-DoorKey-5x5-v0", 3, 20, chunk=8))
     assert [len(c) for c in chunks] == [8, 8, 4]
@@ -240,7 +240,7 @@ def test_dream_holds_still_where_real_play_showed_no_such_change(tiny_world_path
         else:
             world.guard = ChangeGuard(observed)
             assert world.dream_guard is None            # trained with counterfactual no-ops: the dream applies none
-            world.info["config"]["counterfactual_noops"] = False    # as a world trained without them
+            world.applies_guard = True                  # as a world trained without them
             assert world.dream_guard is world.guard
         core = DreamCore(world, 4, temperature=1.0)
         core.seed(0)
@@ -273,3 +273,26 @@ def test_env_actions_step_with_the_step_read_while_choosing_the_latent():
         reward2, ended2, effect2 = cores[1].step(again)
         assert torch.equal(latents, again) and torch.equal(cores[0].ids, cores[1].ids)
         assert torch.allclose(reward, reward2, atol=1e-5) and torch.equal(ended, ended2) and torch.equal(effect, effect2)
+
+
+def test_the_dream_behaviour_is_stated_in_the_world_file(tiny_world_path, tmp_path):
+    """Format 5 states how the dream behaves ("dream": anchored, applies_guard); a bad section is refused by name,
+    and a format-4 world (no section) is read as its trainer's settings say, as before."""
+    import json
+    import shutil
+
+    from genie_env import load_world_model
+
+    meta = json.loads((tiny_world_path / "world.json").read_text())
+    assert meta["version"] == 5 and meta["dream"] == {"anchored": True, "applies_guard": False}
+    folder = tmp_path / "w"
+    shutil.copytree(tiny_world_path, folder)
+    for bad in ({"anchored": True}, {"anchored": 1, "applies_guard": False}, None):
+        (folder / "world.json").write_text(json.dumps({**meta, "dream": bad}))
+        with pytest.raises(ValueError, match="'dream' must be"):
+            load_world_model(folder)
+    old = {k: v for k, v in meta.items() if k != "dream"}
+    old["info"]["config"]["counterfactual_noops"] = False
+    (folder / "world.json").write_text(json.dumps({**old, "version": 4}))
+    world = load_world_model(folder)
+    assert world.anchored and world.applies_guard and world.dream_guard is world.guard

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 
 from genie_env.config import parse_config
 from genie_env.dataset import Dataset
-from genie_env.world import check_world_env, fit_bridge_on_data, frames_to_ids_numpy, load_world_model
+from genie_env.world import check_world_env, frames_to_ids_numpy, load_world_model
+from genie_lab.assemble import fit_bridge_on_data
+from genie_lab.labels import label_steps, step_changes
 from genie_lab.pixels import draw_real_pixels
-from trainers.labels import label_steps, step_changes
 
 
 @dataclass

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from genie_env.config import parse_config
 from genie_env.io import lock_folder, atomic_write_json, make_folder, read_json, sha256_file
-from trainers.record import start_seed
+from genie_lab.episodes import start_seed
 
 PRESETS = {
     "default": {"episodes": 300, "expert_episodes": 100, "heldout_episodes": 60, "tokenizer_steps": 2000,

@@ -26,7 +26,7 @@ from genie_env.checkpoint import check_resume, load_checkpoint, save_checkpoint
 from genie_env.config import parse_config
 from genie_env.frames import check_minigrid_env
 from genie_env.io import atomic_write_json, read_json
-from trainers.evaluate import check_same_game, real_time_limit, run_dream_episodes, run_real_episodes
+from genie_lab.agents import check_same_game, real_time_limit, run_dream_episodes, run_real_episodes
 
 
 @dataclass

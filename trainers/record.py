@@ -18,9 +18,9 @@ from genie_env.config import parse_config
 from genie_env.dataset import FORMAT_VERSION, shard_name, write_shard
 from genie_env.frames import check_minigrid_env, render_frame
 from genie_env.io import atomic_write_bytes, atomic_write_json, make_folder, read_json
-from genie_lab.episodes import play_episode
+from genie_env.policies import POLICIES
+from genie_lab.episodes import episode_seed, record_episode
 from genie_lab.explore import archive_arrays, explore_layout
-from genie_env.policies import POLICIES, expert_action, make_policy, random_policy  # noqa: F401 (re-exported)
 
 
 @dataclass
@@ -41,53 +41,6 @@ class RecordConfig:
 
 
 # --- recording ------------------------------------------------------------------------------------------------
-
-def episode_seed(seed: int, index: int) -> int:
-    return seed * 1_000_000 + index
-
-
-# The reset bank of a world: seeds seed * 1_000_000 + 500_000 + j, which no recorded episode (index < 500,000) and no
-# agent evaluation (seeds 100,000 + i) uses; the held-out recordings live in other seed blocks (seed + 1000).
-START_SEED_OFFSET = 500_000
-
-
-def start_seed(seed: int, index: int) -> int:
-    return episode_seed(seed, START_SEED_OFFSET + index)
-
-
-START_CHUNK = 1024   # resets rendered at a time for a reset bank
-
-
-def reset_frames(env_id: str, seeds) -> np.ndarray:
-    """The real env's first frame after a reset with each of `seeds`, uint8 (len(seeds), 64, 64, 3)."""
-    import gymnasium as gym
-    import minigrid  # noqa: F401  (registers the MiniGrid envs)
-
-    env, frames = gym.make(env_id), []
-    for seed in seeds:
-        env.reset(seed=int(seed))
-        frames.append(render_frame(env))
-    env.close()
-    return np.stack(frames)
-
-
-def record_starts(env_id: str, seed: int, count: int, chunk: int = START_CHUNK):
-    """The real env's first frames after `count` resets (seeds start_seed(seed, j)), yielded as uint8 chunks
-    (n, 64, 64, 3) so a large bank never sits in memory as frames."""
-    for first in range(0, count, chunk):
-        yield reset_frames(env_id, [start_seed(seed, j) for j in range(first, min(first + chunk, count))])
-
-
-def record_episode(env, policy, seed: int, index: int, epsilon: float = 0.2, persistence: float = 0.75) -> dict:
-    """One episode; `policy` is a policy function or a policy's name (a fresh one is made for the episode)."""
-    rng = np.random.default_rng([seed, index])
-    env.reset(seed=episode_seed(seed, index))
-    if isinstance(policy, str):
-        policy = make_policy(policy, rng, epsilon, persistence)
-    episode = play_episode(env, lambda env, step, previous: policy(env, rng, previous), episode_seed(seed, index))
-    episode.pop("offset")   # 0: it starts at the reset
-    return episode
-
 
 def record_shard(args) -> dict:
     import gymnasium as gym

@@ -31,11 +31,14 @@ from genie_env.io import lock_folder, read_json, save_tensors, sha256_file
 from genie_env.latent_action import LatentActionConfig, LatentActionModel
 from genie_env.tokenizer import Tokenizer, TokenizerConfig
 from genie_env.vocab import build_vocab, ids_by_look
-from genie_env.bridge import NOOP, ActionBridge, change_signature
-from genie_env.world import ENV_ACTION_NAMES, WorldModel, encode_dataset, fit_bridge_on_data, frames_to_ids_numpy
+from genie_env.bridge import NOOP
+from genie_env.world import ENV_ACTION_NAMES, WorldModel, frames_to_ids_numpy
+from genie_lab.assemble import encode_dataset, fit_bridge_on_data
+from genie_lab.batches import HardSteps, make_batch, sample_steps
+from genie_lab.distributed import setup_distributed
+from genie_lab.episodes import START_CHUNK, record_starts
+from genie_lab.labels import label_steps, propagate_labels, step_changes, still_codes
 from genie_lab.pixels import draw_real_pixels, split_looks
-from trainers.labels import label_steps, step_changes, still_codes
-from trainers.record import START_CHUNK, record_starts
 
 
 @dataclass
@@ -179,38 +182,6 @@ class Brain(torch.nn.Module):
         return loss, metrics
 
 
-def propagate_labels(ids: np.ndarray, data: Dataset, labelled: np.ndarray, vocab_size: int, noop_code: int | None = None,
-                     batch_size: int = 4096) -> np.ndarray:
-    """Code labels (S,) for training: the labelled steps' true actions; every other step that changed the frame,
-    the action an ActionBridge fitted on the labelled ones reads from its change; every other step that changed
-    nothing, `noop_code` (or -1, free, without one).
-
-    The change signature ("token a became token b", wherever) does not depend on where the agent is, so ~200
-    labels name every step's change (the probe reads held-out changes at 100 % on Empty-8x8); anchoring every
-    changed step keeps each latent one action in every state. What changes nothing cannot be told apart from
-    pixels (forward into a wall, pickup with nothing ahead, done), so it gets its own code, except on the labelled
-    steps: forward into a wall stays "forward", and the dynamics model learns that walls stop it.
-    """
-    now = lambda steps, k: torch.from_numpy(ids[data.step_frame[steps] + k]).long()
-    bridge = ActionBridge.fit(change_signature(now(labelled, 0), now(labelled, 1), vocab_size), data.actions[labelled].astype(np.int64))
-    labels = np.full(len(data.actions), -1, np.int64)
-    for start in range(0, len(labels), batch_size):
-        steps = np.arange(start, min(start + batch_size, len(labels)))
-        labels[steps] = bridge.classify(change_signature(now(steps, 0), now(steps, 1), vocab_size)).numpy()
-    labels[labels == NOOP] = -1 if noop_code is None else noop_code
-    labels[labelled] = data.actions[labelled]
-    return labels
-
-
-def sample_steps(rng, pools: list[tuple[np.ndarray, float]], batch_size: int) -> np.ndarray:
-    """A batch of step indices: pools[i] gives a share of the batch (empty pools give none); the first pool fills the rest."""
-    counts = [int(round(batch_size * share)) if len(steps) else 0 for steps, share in pools[1:]]
-    if sum(counts) >= batch_size:   # the first pool (all steps: the only source of unchanged, unlabelled ones) must get a share
-        raise ValueError(f"the shares of the special pools take the whole batch of {batch_size} ({counts}); lower them")
-    counts = [batch_size - sum(counts), *counts]
-    return np.concatenate([rng.choice(steps, n) for (steps, _), n in zip(pools, counts) if n > 0])
-
-
 @torch.no_grad()
 def validate(brain: Brain, data: Dataset, ids: np.ndarray, steps: np.ndarray, context: int, device) -> dict:
     brain.eval()
@@ -222,56 +193,6 @@ def validate(brain: Brain, data: Dataset, ids: np.ndarray, steps: np.ndarray, co
             totals[k] = totals.get(k, 0.0) + v * len(batch)
     brain.train()
     return {f"val/{k}": v / len(steps) for k, v in totals.items()}
-
-
-def make_batch(data: Dataset, ids: np.ndarray, steps: np.ndarray, context: int, device, step_labels=None,
-               candidates=None):
-    """(clip ids (B, W + 1, 16, 16), reward (B,), terminated (B,), labels (B,) or None, candidates (B, K) or
-    None) on `device`."""
-    clip = torch.from_numpy(ids[data.context_indices(steps, context)]).long()
-    labels = None if step_labels is None else torch.from_numpy(step_labels[steps]).to(device)
-    still = None if candidates is None else torch.from_numpy(candidates[steps]).to(device)
-    return (clip.to(device), torch.from_numpy(data.rewards[steps]).to(device),
-            torch.from_numpy(data.terminated[steps]).to(device), labels, still)
-
-
-class HardSteps(torch.nn.Module):
-    """Prioritized replay over training steps: each step's last seen per-frame loss (a step not seen yet counts
-    as the largest seen), `rows` more rows a batch drawn with probability ~ loss ** power. Uniform draws visit the
-    rare states an explorer found (a door closed again, the agent behind it facing back) a few times in a whole
-    run, and the world stayed wrong there while right on the common ones; their loss says where. The losses are a
-    buffer of the module the checkpoint holds (`Brain.hard`), so a resumed run draws as the uninterrupted one."""
-
-    def __init__(self, steps: np.ndarray, power: float = 1.0):
-        super().__init__()
-        self.steps, self.power = steps, power
-        self.register_buffer("loss", torch.full((len(steps),), -1.0))    # -1: not seen yet
-        self.index = np.full(int(steps.max()) + 1 if len(steps) else 0, -1, np.int64)
-        self.index[steps] = np.arange(len(steps))
-
-    def draw(self, rng, n: int) -> np.ndarray:
-        loss = self.loss.cpu().numpy().astype(np.float64)
-        seen = loss[loss >= 0]
-        weight = np.where(loss >= 0, loss, seen.max() if len(seen) else 1.0).clip(min=1e-6) ** self.power
-        return self.steps[rng.choice(len(self.steps), n, p=weight / weight.sum())]
-
-    @torch.no_grad()
-    def update(self, steps: np.ndarray, loss: torch.Tensor) -> None:
-        """Record the per-frame losses (len(steps),) of `steps` (training steps)."""
-        self.loss[torch.from_numpy(self.index[steps]).to(self.loss.device)] = loss.float().to(self.loss.device)
-
-
-def setup_distributed(device: torch.device) -> tuple[int, int, torch.device]:
-    """(rank, world size, device). Under torchrun (RANK set) join the process group: gloo on CPU, nccl on GPU."""
-    if "RANK" not in os.environ:
-        return 0, 1, device
-    import torch.distributed as dist
-
-    if device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        torch.cuda.set_device(device)
-    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return dist.get_rank(), dist.get_world_size(), device
 
 
 def warm_start_from(folder: str, tokenizer: Tokenizer, lam, dynamics, looks: torch.Tensor) -> dict:
@@ -440,6 +361,8 @@ def train(config: TrainWorldConfig) -> dict:
     writer.close()
     brain.cpu().eval()
     world = WorldModel(tokenizer, lam, dynamics, vocab)
+    world.anchored = step_labels is not None and config.bottleneck == "categorical" and config.num_actions >= len(ENV_ACTION_NAMES)
+    world.applies_guard = not config.counterfactual_noops   # a world that learned where actions do nothing needs none
     if pixels is not None:
         world.set_pixels(pixels)
     fit_bridge_on_data(world, data, train_steps, labelled, ids)
