@@ -21,6 +21,7 @@ from genie_env.config import parse_config
 from genie_env.dataset import Dataset, dataset_digest
 from genie_env.io import lock_folder, make_folder
 from genie_env.tokenizer import Tokenizer, TokenizerConfig
+from genie_lab.loop import LoopSpec, run_loop
 
 
 @dataclass
@@ -68,7 +69,6 @@ def tokenizer_model(config: TrainTokenizerConfig) -> Tokenizer:
 
 def train(config: TrainTokenizerConfig) -> dict:
     from torch.utils.tensorboard import SummaryWriter
-    from tqdm import tqdm
 
     out = Path(config.out)
     tokenizer_model(config)                  # first: flags the loader would refuse stop the run before any work
@@ -92,33 +92,17 @@ def train(config: TrainTokenizerConfig) -> dict:
             print(f"tokenizer: {out} already finished ({step} steps); its weights and metrics are kept", flush=True)
             return read_model_extra(out / "tokenizer.safetensors").get("metrics", {})
     writer = SummaryWriter(str(out / "tb"))
-    metrics: dict = {}
     start = time.time()
-    with tqdm(total=config.steps, initial=step, desc="tokenizer", unit="step") as bar:
-        while step < config.steps:
-            lr = config.lr * min(1.0, 0.5 * (1 + np.cos(np.pi * step / config.steps)) + 0.05)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            batch = torch.from_numpy(data.frames[rng.choice(train_frames, config.batch_size)])
-            loss, metrics = model(batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            step += 1
-            bar.update(1)
-            bar.set_postfix(psnr=f"{metrics['psnr']:.1f}", codes=metrics["codebook/used"])
-            if step % 25 == 0:
-                for k, v in metrics.items():
-                    writer.add_scalar(f"train/{k}", v, step)
-            if step % config.eval_every == 0 or step == config.steps:
-                metrics.update(evaluate(model, val_frames))
-                for k in ("val/psnr", "val/psnr_p1", "val/codebook_used", "val/perplexity"):
-                    writer.add_scalar(k, metrics[k], step)
-                tqdm.write(f"step {step}: val psnr {metrics['val/psnr']:.2f} dB (p1 {metrics['val/psnr_p1']:.2f}), "
-                           f"codes used {metrics['val/codebook_used']}")
-            if step % config.checkpoint_every == 0 or step == config.steps:
-                save_checkpoint(out / "checkpoint.safetensors", model, optimizer, step, dataclasses.asdict(config), rng,
-                                {"inputs": inputs})
+    metrics = run_loop(
+        LoopSpec("tokenizer", config.steps, config.eval_every, config.checkpoint_every), model, optimizer, step,
+        lr_at=lambda step: config.lr * min(1.0, 0.5 * (1 + np.cos(np.pi * step / config.steps)) + 0.05),
+        forward=lambda step: model(torch.from_numpy(data.frames[rng.choice(train_frames, config.batch_size)])),
+        validate=lambda: evaluate(model, val_frames),
+        describe=lambda step, m: (f"step {step}: val psnr {m['val/psnr']:.2f} dB (p1 {m['val/psnr_p1']:.2f}), "
+                                  f"codes used {m['val/codebook_used']}"),
+        save=lambda step: save_checkpoint(out / "checkpoint.safetensors", model, optimizer, step,
+                                          dataclasses.asdict(config), rng, {"inputs": inputs}),
+        writer=writer, postfix=lambda m: {"psnr": f"{m['psnr']:.1f}", "codes": m["codebook/used"]})
     writer.close()
     if "val/psnr" not in metrics:   # resumed from the last checkpoint of a run killed before it saved its weights
         metrics.update(evaluate(model, val_frames))

@@ -38,6 +38,7 @@ from genie_lab.batches import HardSteps, make_batch, sample_steps
 from genie_lab.distributed import setup_distributed
 from genie_lab.episodes import START_CHUNK, record_starts
 from genie_lab.labels import label_steps, propagate_labels, step_changes, still_codes
+from genie_lab.loop import LoopSpec, run_loop
 from genie_lab.pixels import draw_real_pixels, split_looks
 
 
@@ -311,43 +312,29 @@ def train(config: TrainWorldConfig) -> dict:
             print(f"world: {out} already finished ({step} steps); its world and metrics are kept", flush=True)
             return read_json(out / "world.json")["info"].get("training", {})
     writer = SummaryWriter(str(out / "tb")) if rank == 0 else None
-    metrics: dict = {}
     start = time.time()
-    with tqdm(total=config.steps, initial=step, desc="world", unit="step", disable=rank != 0) as bar:
-        while step < config.steps:
-            progress = step / config.steps
-            lr = config.lr * min(1.0, (step + 1) / config.warmup) * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * progress)))
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            batch = sample_steps(rng, pools, config.batch_size)
-            if hard is not None:
-                batch = np.concatenate([batch, hard.draw(rng, config.hard_rows)])
-            loss, metrics = model(*make_batch(data, ids, batch, config.context, device, step_labels, candidates))
-            if hard is not None:
-                hard.update(batch, brain.frame_loss)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(brain.parameters(), 1.0)
-            optimizer.step()
-            step += 1
-            bar.update(1)
-            if rank != 0:
-                continue
-            if step % 25 == 0:
-                bar.set_postfix(exact=f"{metrics['dynamics/frame_exact']:.3f}", codes=metrics["lam/used"])
-                for k, v in metrics.items():
-                    writer.add_scalar(f"train/{k}", v, step)
-            if step % config.eval_every == 0 or step == config.steps:
-                metrics.update(validate(brain, data, ids, val_steps, config.context, device))
-                for k, v in metrics.items():
-                    if k.startswith("val/"):
-                        writer.add_scalar(k, v, step)
-                tqdm.write(f"step {step}: val frame-exact {metrics['val/dynamics/frame_exact']:.4f} "
-                           f"(changed frames {metrics['val/dynamics/changed_frame_exact']:.4f}), changed-token acc "
-                           f"{metrics['val/dynamics/changed_token_acc']:.4f}, latents used {metrics['lam/used']}")
-            if step % config.checkpoint_every == 0 or step == config.steps:
-                save_checkpoint(out / "checkpoint.safetensors", brain, optimizer, step, dataclasses.asdict(config), rng,
-                                {"inputs": inputs})
+
+    def forward(step: int) -> tuple:
+        batch = sample_steps(rng, pools, config.batch_size)
+        if hard is not None:
+            batch = np.concatenate([batch, hard.draw(rng, config.hard_rows)])
+        loss, metrics = model(*make_batch(data, ids, batch, config.context, device, step_labels, candidates))
+        if hard is not None:
+            hard.update(batch, brain.frame_loss)
+        return loss, metrics
+
+    metrics = run_loop(
+        LoopSpec("world", config.steps, config.eval_every, config.checkpoint_every, clip=1.0), model, optimizer, step,
+        lr_at=lambda step: config.lr * min(1.0, (step + 1) / config.warmup)
+        * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * (step / config.steps)))),
+        forward=forward, validate=lambda: validate(brain, data, ids, val_steps, config.context, device),
+        describe=lambda step, m: (f"step {step}: val frame-exact {m['val/dynamics/frame_exact']:.4f} (changed frames "
+                                  f"{m['val/dynamics/changed_frame_exact']:.4f}), changed-token acc "
+                                  f"{m['val/dynamics/changed_token_acc']:.4f}, latents used {m['lam/used']}"),
+        save=lambda step: save_checkpoint(out / "checkpoint.safetensors", brain, optimizer, step,
+                                          dataclasses.asdict(config), rng, {"inputs": inputs}),
+        writer=writer, postfix=lambda m: {"exact": f"{m['dynamics/frame_exact']:.3f}", "codes": m["lam/used"]},
+        rank=rank, parameters=brain.parameters())
     if world_size > 1:
         import torch.distributed as dist
 
