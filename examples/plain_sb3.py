@@ -24,7 +24,7 @@ def make_env(args):
     import minigrid  # noqa: F401
 
     import genie_env  # noqa: F401  (registers GenieDream-v0)
-    from genie_env.envs import RealFrames
+    from genie_env.frames import RealFrames
 
     if args.real:
         return lambda: RealFrames(gym.make(args.env))

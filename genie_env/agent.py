@@ -6,7 +6,6 @@ for evaluation reads only those two files.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -69,12 +68,17 @@ def save_agent(folder, model, info: dict) -> None:
     """Write policy.safetensors + policy.json (and SB3's own zip, for SB3 users)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    save_tensors(folder / "policy.safetensors", model.policy.state_dict())
-    space = model.observation_space
-    atomic_write_json(folder / "policy.json", {
-        "format": "genie-agent", "version": AGENT_FORMAT_VERSION, "num_actions": int(model.action_space.n),
-        "observation_shape": list(space.shape), "info": info})
+    write_policy(folder, model.policy.state_dict(), int(model.action_space.n), model.observation_space.shape, info)
     model.save(folder / "sb3_model.zip")
+
+
+def write_policy(folder, state_dict: dict, num_actions: int, observation_shape, info: dict) -> None:
+    """policy.safetensors (the weights) + policy.json (what rebuilds it), the agent format every trainer writes."""
+    folder = Path(folder)
+    save_tensors(folder / "policy.safetensors", {k: v.cpu() for k, v in state_dict.items()})
+    atomic_write_json(folder / "policy.json", {"format": "genie-agent", "version": AGENT_FORMAT_VERSION,
+                                               "num_actions": int(num_actions),
+                                               "observation_shape": list(observation_shape), "info": info})
 
 
 class Agent:

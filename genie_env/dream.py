@@ -36,10 +36,9 @@ def _file_identity(folder) -> tuple:
 def shared_world(world=None, device: str = "auto") -> WorldModel:
     """Load a world once per (path, device, file version) and share it between envs, so N envs do not load it N
     times. A world whose files changed since (rewritten, copied over) is loaded afresh, never mixed (issue 12)."""
-    from genie_env.world_file import load_world_model, resolve_world_path
+    from genie_env.world_file import load_world_model, resolve_device, resolve_world_path
 
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = str(resolve_device(device))
     folder = resolve_world_path(world).resolve()
     place, identity = (str(folder), str(device)), _file_identity(folder)
     cached = _cache.get(place)

@@ -8,24 +8,12 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 from genie_env.dream import DreamCore, shared_world
-from genie_env.frames import FRAME_SIZE, check_frames, render_frame
+from genie_env.frames import FRAME_SIZE, check_frames
 from genie_env.world import ENV_ACTION_NAMES
 
 OBS_TYPES = ("rgb", "tokens")
 ACTION_KINDS = ("latent", "env")     # the world's latent actions, or MiniGrid's own through the bridge
 OBS_BACKENDS = ("numpy", "torch")    # torch: tensors on the world's device, as GPU-simulated envs hand back
-
-
-class RealFrames(gym.ObservationWrapper):
-    """A real MiniGrid env that observes what the dream shows: the 64x64 full-grid frame (genie_env.frames rule),
-    so a policy can move between the dream and the real env, and baselines see the same pixels."""
-
-    def __init__(self, env: gym.Env):
-        super().__init__(env)
-        self.observation_space = spaces.Box(0, 255, (FRAME_SIZE, FRAME_SIZE, 3), np.uint8)
-
-    def observation(self, observation):
-        return render_frame(self.env)
 
 
 def _observation_space(world, obs_type: str) -> spaces.Box:
@@ -106,7 +94,7 @@ class GenieDreamEnv(gym.Env):
         self.core = DreamCore(self.world, 1, temperature)
         self._started, self._closed, self._window = False, False, None
 
-    def _obs(self):
+    def observations(self):
         if self.obs_type == "rgb":
             return self.core.frames()[0].cpu().numpy()
         return self.core.tokens()[0].cpu().numpy()
@@ -123,7 +111,7 @@ class GenieDreamEnv(gym.Env):
         self._started = True
         if self.render_mode == "human":
             self.render()
-        return self._obs(), {}
+        return self.observations(), {}
 
     def step(self, action):
         if self._closed:
@@ -146,14 +134,14 @@ class GenieDreamEnv(gym.Env):
         info = {"latent_action": latent, "meaning": meaning[0], "env_action": env_action[0]}
         if self.render_mode == "human":
             self.render()
-        return self._obs(), float(reward[0]), bool(ended[0]), False, info
+        return self.observations(), float(reward[0]), bool(ended[0]), False, info
 
     def render(self):
         if not self._started:
             return None
         frame = self.core.frames()[0].cpu().numpy()
         if self.render_mode == "human":
-            from genie_env.play import show_frame
+            from genie_env.window import show_frame
 
             self._window = show_frame(self._window, frame, self.metadata["render_fps"])
             return None
@@ -172,7 +160,7 @@ class GenieDreamEnv(gym.Env):
         import pygame
 
         if self.actions == "env":
-            from genie_env.play import ENV_ACTION_KEYS
+            from genie_env.window import ENV_ACTION_KEYS
 
             return {(getattr(pygame, name),): action for name, action in ENV_ACTION_KEYS.items()}
         keys = {(ord(str(k)),): k for k in range(min(self.action_space.n, 10))}
@@ -232,10 +220,10 @@ class GenieDreamVectorEnv(VectorEnv):
         """A batch tensor as this env hands it back: itself (torch backend) or a numpy array."""
         return tensor if self.obs_backend == "torch" else tensor.cpu().numpy()
 
-    def _obs(self):
+    def observations(self):
         return self._edge(self.core.frames() if self.obs_type == "rgb" else self.core.tokens())
 
-    def _restart(self, mask: torch.Tensor) -> None:
+    def restart(self, mask: torch.Tensor) -> None:
         """Start the worlds where `mask` (N,) bool is set afresh from the start-frame bank, on the device."""
         self.core.restart(mask)
         self.needs_reset = self.needs_reset & ~mask
@@ -249,9 +237,9 @@ class GenieDreamVectorEnv(VectorEnv):
             self.core.reset(np.arange(self.num_envs), check_frames(options["frame"], "options['frame']", 3)[None])
             self.needs_reset.zero_()
         else:
-            self._restart(torch.ones(self.num_envs, dtype=torch.bool, device=self.device))
+            self.restart(torch.ones(self.num_envs, dtype=torch.bool, device=self.device))
         self._started = True
-        return self._obs(), {}
+        return self.observations(), {}
 
     def _check_actions(self, actions) -> torch.Tensor:
         """Actions (N,) of integers in the action space, as a numpy array, a list or a tensor -> int64 on the device."""
@@ -282,13 +270,13 @@ class GenieDreamVectorEnv(VectorEnv):
             reward, terminated, effect = self.core.step(latents)
         asked = actions if self.actions == "env" else None
         restarting = self.needs_reset   # next-step autoreset: these worlds ignore the action and start afresh
-        self._restart(restarting)   # their step count starts again at 0 (the core counts every world's steps)
+        self.restart(restarting)   # their step count starts again at 0 (the core counts every world's steps)
         terminated = terminated & ~restarting
         truncated = ~terminated & ~restarting & (self.core.elapsed >= self.max_episode_steps) if self.max_episode_steps \
             else torch.zeros_like(terminated)
         reward = torch.where(restarting, 0.0, reward)
         self.needs_reset = terminated | truncated
-        return (self._obs(), self._edge(reward if self.obs_backend == "torch" else reward.double()),
+        return (self.observations(), self._edge(reward if self.obs_backend == "torch" else reward.double()),
                 self._edge(terminated), self._edge(truncated), self._info(latents, effect, asked))
 
     def _info(self, latents: torch.Tensor, effect: torch.Tensor | None, asked: torch.Tensor | None) -> dict:

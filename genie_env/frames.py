@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
+from gymnasium import spaces
 
 FRAME_SIZE = 64          # frames are (64, 64, 3) uint8 in [0, 255]
 TOKEN_GRID = 16          # the tokenizer turns a frame into (16, 16) tokens
@@ -92,3 +94,15 @@ def save_gif(path, frames, captions: list[str] | None = None, scale: int = 4, fp
             image[:] = np.asarray(canvas)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     iio.imwrite(path, images, duration=1000 / fps, loop=0)
+
+
+class RealFrames(gym.ObservationWrapper):
+    """A real MiniGrid env that observes what the dream shows: the 64x64 full-grid frame (genie_env.frames rule),
+    so a policy can move between the dream and the real env, and baselines see the same pixels."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self.observation_space = spaces.Box(0, 255, (FRAME_SIZE, FRAME_SIZE, 3), np.uint8)
+
+    def observation(self, observation):
+        return render_frame(self.env)

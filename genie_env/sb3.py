@@ -38,8 +38,8 @@ class GenieDreamSB3VecEnv(VecEnv):
         if len(done_index):  # SB3 resets at once and hands back the last frame as terminal_observation
             for i in done_index:
                 infos[i]["terminal_observation"] = obs[i].copy()
-            self.envs._restart(torch.from_numpy(dones).to(self.envs.device))
-            obs = self.envs._obs()
+            self.envs.restart(torch.from_numpy(dones).to(self.envs.device))
+            obs = self.envs.observations()
         return obs, rewards.astype(np.float32), dones, infos
 
     def close(self) -> None:

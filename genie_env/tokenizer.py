@@ -18,6 +18,13 @@ from genie_env.frames import PATCH
 from genie_env.nn import VectorQuantizer
 
 
+def frame_psnr(a: torch.Tensor, b: torch.Tensor, cap: float = 60.0) -> torch.Tensor:
+    """Per-frame PSNR in dB between uint8 frames (N, 64, 64, 3) as tensors; identical frames score `cap` (the
+    numpy twin for arrays is genie_env.frames.psnr)."""
+    err = (a.float() - b.float()).pow(2).flatten(1).mean(1)
+    return (10 * torch.log10(255.0**2 / err.clamp(min=1e-10))).clamp(max=cap)
+
+
 @dataclass
 class TokenizerConfig:
     codebook_size: int = 256
@@ -63,8 +70,7 @@ class Tokenizer(nn.Module):
         recon = self.decoder(rearrange(q.vectors, "n h w d -> n d h w"))          # (N, 3, 64, 64)
         mse = F.mse_loss(recon, x)
         with torch.no_grad():
-            err = (to_uint8(recon).float() - frames.float()).pow(2).flatten(1).mean(1)
-            psnr = (10 * torch.log10(255.0**2 / err.clamp(min=1e-10))).clamp(max=60).mean()
+            psnr = frame_psnr(to_uint8(recon), frames).mean()
             used, perplexity = self.quantizer.usage(q.indices)
         metrics = {"loss/mse": mse.item(), "loss/commitment": q.commitment.item(), "psnr": psnr.item(),
                    "codebook/used": used, "codebook/perplexity": perplexity}

@@ -48,7 +48,7 @@ def test_status_fits_the_window_and_the_help_names_every_key():
     scale, and at the default scale nothing of the longest status is cut."""
     import numpy as np
 
-    from genie_env.play import ENV_ACTION_KEYS, HELP, STATUS_LINES, Window
+    from genie_env.window import ENV_ACTION_KEYS, HELP, STATUS_LINES, Window
 
     longest = "latent 7 = does nothing here   reward 0.95   episode over: R   1000 FPS"
     for scale in (2, 4, 8):

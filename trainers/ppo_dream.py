@@ -68,7 +68,7 @@ def make_env(config: PPOConfig):
     import minigrid  # noqa: F401
     from stable_baselines3.common.env_util import make_vec_env
 
-    from genie_env.envs import RealFrames
+    from genie_env.frames import RealFrames
 
     def real(**_):
         return RealFrames(gym.make(config.real_env, max_steps=config.max_episode_steps))

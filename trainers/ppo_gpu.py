@@ -67,9 +67,8 @@ def train(config: PPOGPUConfig) -> dict:
     from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
 
-    from genie_env.agent import AGENT_FORMAT_VERSION, TileCNN
+    from genie_env.agent import TileCNN, write_policy
     from genie_env.envs import GenieDreamVectorEnv
-    from genie_env.io import atomic_write_json, save_tensors
 
     out = Path(config.out)
     if (out / "policy.json").exists():
@@ -169,10 +168,7 @@ def train(config: PPOGPUConfig) -> dict:
     info = {"config": {**asdict(config), "real_env": ""}, "train_seconds": round(seconds, 1),
             "timesteps": updates * n * t_len, "trained_in": f"GenieDream-v0 world={config.world} (ppo_gpu)",
             "train_returns": returns_log, "device": str(device)}
-    save_tensors(out / "policy.safetensors", {k: v.cpu() for k, v in policy.state_dict().items()})
-    atomic_write_json(out / "policy.json", {"format": "genie-agent", "version": AGENT_FORMAT_VERSION,
-                                            "num_actions": int(envs.single_action_space.n),
-                                            "observation_shape": list(observation_shape), "info": info})
+    write_policy(out, policy.state_dict(), envs.single_action_space.n, observation_shape, info)
     return info
 
 

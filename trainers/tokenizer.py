@@ -20,7 +20,7 @@ from genie_env.checkpoint import build_checked, latest_checkpoint, read_model_ex
 from genie_env.config import parse_config
 from genie_env.dataset import Dataset, dataset_digest
 from genie_env.io import lock_folder, make_folder
-from genie_env.tokenizer import Tokenizer, TokenizerConfig
+from genie_env.tokenizer import Tokenizer, TokenizerConfig, frame_psnr
 from genie_lab.loop import LoopSpec, run_loop
 
 
@@ -51,8 +51,7 @@ def evaluate(model: Tokenizer, frames: np.ndarray, batch_size: int = 256) -> dic
     for i in range(0, len(frames), batch_size):
         batch = torch.from_numpy(frames[i : i + batch_size])
         codes = model.encode(batch)
-        err = (model.decode(codes).float() - batch.float()).pow(2).flatten(1).mean(1)
-        psnrs.append((10 * torch.log10(255.0**2 / err.clamp(min=1e-10))).clamp(max=60))
+        psnrs.append(frame_psnr(model.decode(codes), batch))
         tokens.append(codes.flatten())
     model.train()
     psnr = torch.cat(psnrs)

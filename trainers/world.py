@@ -33,6 +33,7 @@ from genie_env.tokenizer import Tokenizer, TokenizerConfig
 from genie_env.vocab import build_vocab, ids_by_look
 from genie_env.bridge import NOOP
 from genie_env.world import ENV_ACTION_NAMES, WorldModel, frames_to_ids_numpy
+from genie_env.world_file import resolve_device
 from genie_lab.assemble import encode_dataset, fit_bridge_on_data
 from genie_lab.batches import HardSteps, make_batch, sample_steps
 from genie_lab.distributed import setup_distributed
@@ -281,8 +282,7 @@ def train(config: TrainWorldConfig) -> dict:
     if config.focus_data:   # the states a check round found the world wrong in, so their few steps are seen
         focus = data.sources[data.step_episode[train_steps]] >= len(config.data) - config.focus_data
         pools.append((train_steps[focus], config.focus_share))
-    device = torch.device("cuda" if config.device == "auto" and torch.cuda.is_available() else
-                          "cpu" if config.device == "auto" else config.device)
+    device = resolve_device(config.device)
     val_steps = val_steps[np.random.default_rng(config.seed + 1).permutation(len(val_steps))[:4096]]
 
     tiles = tile_patterns(torch.from_numpy(ids).long())                              # (T, 4) tile patterns seen
