@@ -109,7 +109,7 @@ class ExpertThenRandom:
     subgoals (the key carried, the door open, the agent in the doorway) but only ever acts there one way; the
     uniform part then tries every action in them. Tried as a seventh mixture member (docs/RESULTS.md, "every
     action from every state"): the DoorKey-8x8 world trained so got more of the noisy planner's states right for
-    every action (99.63 % against 99.17 %) but read toggles and left turns worse, so it is not in the mixture;
+    every action but read toggles and left turns worse, so it is not in the mixture;
     record with it by name (`--policy expert-then-random`)."""
 
     MAX_SWITCH = 60   # the switch step is uniform in [0, MAX_SWITCH): DoorKey-8x8's planner needs 20 to 50 steps

@@ -1,7 +1,7 @@
 """Which real transitions get their true action read: the few labels that anchor the latents and fit the bridge.
 
 A labeller (a person, or the env's log) is asked for ~200 actions. Drawn at random they follow the data: in
-DoorKey a successful drop is 0.6 % of steps, so 200 random labels often hold none, the bridge then reads every
+DoorKey a successful drop is a rare step (docs/RESULTS.md), so 200 random labels often hold none, the bridge then reads every
 drop as the nearest labelled change ("forward") and the drop latent learns to do nothing (issue 10). So most labels
 are still drawn at random (they show how often each action changes nothing: forward into a wall, pickup with
 nothing ahead), and the rest cover the kinds of change the unlabelled data shows: greedily, the step whose change
@@ -105,7 +105,7 @@ def propagate_labels(ids: np.ndarray, data, labelled: np.ndarray, vocab_size: in
     nothing, `noop_code` (or -1, free, without one).
 
     The change signature ("token a became token b", wherever) does not depend on where the agent is, so ~200
-    labels name every step's change (the probe reads held-out changes at 100 % on Empty-8x8); anchoring every
+    labels name every step's change (the probe's figures: docs/RESULTS.md); anchoring every
     changed step keeps each latent one action in every state. What changes nothing cannot be told apart from
     pixels (forward into a wall, pickup with nothing ahead, done), so it gets its own code, except on the labelled
     steps: forward into a wall stays "forward", and the dynamics model learns that walls stop it.

@@ -1,6 +1,6 @@
 """The real pixels of each look: what real play draws for every vocabulary id, so frames come back exact.
 
-The tokenizer's decoder approximates each patch (the agent's sprite at about 40 dB), so a real frame read and
+The tokenizer's decoder approximates each patch (the agent's sprite worst: docs/RESULTS.md), so a real frame read and
 drawn back differed in a third of its pixels, all in the agent's tile. MiniGrid draws every tile from a few
 exact patterns, so each look (vocabulary id) stands for one real 4x4 patch: the one real play shows most often
 among the patches read as that look. `real_pixels` finds it over a dataset's frames. A world reads a patch equal

@@ -1,4 +1,4 @@
-"""Promises of issue 12 (docs/RELIABILITY.md): a run reuses only what the same inputs made, a loaded world owns its
+"""Inputs checked (docs/RELIABILITY.md): a run reuses only what the same inputs made, a loaded world owns its
 memory, shipped names and paths do not mix, every config value read from a file is checked, trainers check their
 data first, and scripts answer bad input with an `error:` line instead of a traceback."""
 import json

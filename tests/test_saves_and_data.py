@@ -1,4 +1,4 @@
-"""Reliability, round 3 (issue 22): a world replaced as one unit, data checked before it is trained on, no NaN
+"""Saves and data (docs/RELIABILITY.md): a world replaced as one unit, data checked before it is trained on, no NaN
 in any JSON written, data and worlds of different envs never mixed silently."""
 from __future__ import annotations
 
