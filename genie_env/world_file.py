@@ -65,10 +65,39 @@ def save_world_files(folder: Path, tensors: dict, meta: dict) -> None:
     (naming the weights' SHA-256) replaces the old one: that rename is the moment the new world exists. Then the
     weights take their place. Interrupted before the rename, the old world loads as it was; after it,
     `world_weights` finishes the move. Neither half of two saves ever loads as one world."""
-    data = safetensors_bytes(tensors)
+    _replace_files(folder, safetensors_bytes(tensors), meta)
+
+
+def _replace_files(folder: Path, data: bytes, meta: dict) -> None:
     atomic_write_bytes(folder / NEXT_WEIGHTS, data)
     atomic_write_json(folder / "world.json", {**meta, "weights_sha256": hashlib.sha256(data).hexdigest()})
     os.replace(folder / NEXT_WEIGHTS, folder / "world.safetensors")
+
+
+def copy_world(source, folder) -> None:
+    """Copy the world in `source` (a folder) to `folder`, byte for byte, as one unit (as `save_world_files`
+    replaces one): what a pipeline ships is the world its world stage wrote, not a second assembly of it."""
+    source, folder = Path(source), Path(folder)
+    meta = read_json(source / "world.json")
+    data = world_weights(source, meta).read_bytes()
+    if meta.get("weights_sha256") not in (None, hashlib.sha256(data).hexdigest()):
+        raise ValueError(f"{source}: its weights changed while being copied; copy again")
+    folder.mkdir(parents=True, exist_ok=True)
+    _replace_files(folder, data, {k: v for k, v in meta.items() if k != "weights_sha256"})
+
+
+MANIFEST_KEYS = ("command", "commit", "data_seeds", "total_seconds")   # what a loaded world's info["manifest"] holds
+
+
+def _manifest_beside(folder: Path) -> dict | None:
+    """The pipeline's manifest.json beside a world (how the world was made), its MANIFEST_KEYS, or None."""
+    path = folder / "manifest.json"
+    if not path.is_file():
+        return None
+    manifest = read_json(path)
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("command"), str):
+        raise ValueError(f"{path}: not a pipeline manifest (an object with a 'command' string)")
+    return {k: manifest[k] for k in MANIFEST_KEYS if k in manifest}
 
 
 def world_weights(folder: Path, meta: dict) -> Path:
@@ -247,7 +276,10 @@ def load_world_model(path=None, device: str = "cpu") -> "WorldModel":
             raise ValueError(f"{weights}: tensor bridge.observed must be int64 signature hashes")
         bridge = ActionBridge(*(tensors[f"bridge.{k}"] for k in ActionBridge.TENSORS), **meta["bridge"])
         guard = ChangeGuard(tensors["bridge.observed"])
-    world = WorldModel(tokenizer, lam, dynamics, tensors["vocab"], bridge, None, meta["info"], guard)
+    info = dict(meta["info"])
+    if "manifest" not in info and (manifest := _manifest_beside(folder)) is not None:
+        info["manifest"] = manifest   # how the world was made travels beside it, written once with its figures
+    world = WorldModel(tokenizer, lam, dynamics, tensors["vocab"], bridge, None, info, guard)
     world.anchored, world.applies_guard = _dream_behaviour(meta, lam, source)
     if "pixels" in tensors:
         try:

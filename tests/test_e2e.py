@@ -58,9 +58,12 @@ def test_pipeline_tiny_preset_runs_every_stage(tmp_path):
                              "--work", str(tmp_path / "work")], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     stages = [line.split(":")[0].split()[1] for line in result.stdout.splitlines() if line.startswith("[pipeline] ") and ": -m " in line]
-    assert {"record", "tokenizer", "world", "check-1", "world-1", "bridge", "evaluate-world"} <= set(stages)
+    assert {"record", "tokenizer", "world", "check-1", "world-1", "ship", "evaluate-world"} <= set(stages)
     assert "preset tiny: a smoke run" in result.stdout.splitlines()[-1]
-    assert result.stderr.count("%|") >= len(stages) - 4      # tqdm bars (the bridge and the short records may not draw one)
+    assert result.stderr.count("%|") >= len(stages) - 4      # tqdm bars (the ship copy and the short records may not draw one)
     env = gym.make("GenieDream-v0", world=str(tmp_path / "w"))
     obs, _ = env.reset(seed=0)
     assert obs.shape == (64, 64, 3)
+    # the world shipped is the world stage's, byte for byte, and knows how it was made (manifest.json beside it)
+    assert (tmp_path / "w" / "world.json").read_bytes() == (tmp_path / "work" / "world" / "world.json").read_bytes()
+    assert env.unwrapped.world.info["manifest"]["command"].startswith("python -m trainers.pipeline --preset tiny")

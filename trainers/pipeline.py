@@ -1,4 +1,4 @@
-"""From nothing to a world: record -> tokenizer -> latent actions + dynamics + heads -> bridge -> evaluate.
+"""From nothing to a world: record -> tokenizer -> latent actions + dynamics + heads (+ bridge) -> ship -> evaluate.
 
     python -m trainers.pipeline --env MiniGrid-Empty-8x8-v0 --out worlds/empty8
 
@@ -7,7 +7,8 @@ Each stage is the project's own command line, run as a subprocess. Each writes a
 command reuses a complete stage and resumes an interrupted one (--resume), so it finishes the job after a kill; a
 command whose stage would get other arguments or inputs than its record shows is refused, as is an output that
 no record explains: choose another --out (and --work). Nothing is relabelled, so the manifest describes what ran.
-OUT receives the world (world.safetensors + world.json), manifest.json (command, commit, seeds, metrics, stage
+OUT receives the world its world stage wrote (world.safetensors + world.json, copied as one unit: the world is
+assembled once, by the world stage), manifest.json (command, commit, seeds, metrics, stage
 times), the evaluation JSON and pictures; recordings and training runs stay under --work.
 """
 from __future__ import annotations
@@ -106,14 +107,8 @@ def default_work(out) -> Path:
 
 
 def digest(path: Path) -> str:
-    """SHA-256 of a stage's input or output file. world.json is hashed without the manifest this pipeline stamps
-    into it at the end, so stamping does not make the world look like another one."""
-    if path.name != "world.json":
-        return sha256_file(path)
-    meta = read_json(path)
-    if isinstance(meta.get("info"), dict):
-        meta["info"].pop("manifest", None)
-    return hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()
+    """SHA-256 of a stage's input or output file (every file is written once: none is stamped afterwards)."""
+    return sha256_file(path)
 
 
 @dataclass
@@ -258,11 +253,9 @@ def pipeline(config: PipelineConfig, argv: list[str]) -> dict:
     ]
     done = {stage.name: run_stage(stage, records) for stage in stages}
     world, used, rounds = run_rounds(config, p, work, records, tokenizer, world, sources, done)
-    manifests = [folder / "manifest.json" for folder in used]
     stages = [
-        Stage("bridge", ["trainers.bridge", "--world", str(world), "--data", *map(str, used), "--out", str(out),
-                         "--seed", str(config.seed)], [out / "world.json", out / "world.safetensors"],
-              [world / "world.json", world / "world.safetensors", *manifests], False),
+        Stage("ship", ["trainers.ship", "--world", str(world), "--out", str(out)], [out / "world.json", out / "world.safetensors"],
+              [world / "world.json", world / "world.safetensors"], False),
         Stage("evaluate-tokenizer", ["trainers.evaluate", "tokenizer", "--tokenizer", str(tokenizer), "--data", str(heldout),
                                      "--png", str(out / "tokenizer_reconstructions.png"), "--json", str(out / "eval_tokenizer.json")],
               [out / "eval_tokenizer.json"], [tokenizer, heldout / "manifest.json"], False),
@@ -281,15 +274,11 @@ def pipeline(config: PipelineConfig, argv: list[str]) -> dict:
                        "start_states": [start_seed(config.seed, 0), start_seed(config.seed, p["start_states"] - 1)]},
         "stages": {name: {"args": r["args"], "reused": not r["ran"], "commit": r["commit"], "seconds": r["seconds"]}
                    for name, r in done.items()},
-        "rounds": rounds, "world_used": str(world),
+        "rounds": rounds, "world_used": str(world), "data_used": [str(folder) for folder in used],
         "stage_seconds": seconds, "total_seconds": round(sum(seconds.values()), 1),
         "metrics": {"tokenizer": read_json(out / "eval_tokenizer.json"), "world": read_json(out / "eval_world.json")},
     }
-    atomic_write_json(out / "manifest.json", manifest)
-    # the manifest also travels inside world.json, so a loaded world knows how it was made
-    meta = read_json(out / "world.json")
-    meta["info"]["manifest"] = {k: manifest[k] for k in ("command", "commit", "data_seeds", "total_seconds")}
-    atomic_write_json(out / "world.json", meta)
+    atomic_write_json(out / "manifest.json", manifest)   # beside the world: a loaded world's info["manifest"]
     return manifest
 
 
