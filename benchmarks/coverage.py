@@ -20,6 +20,8 @@ from collections import Counter
 
 import numpy as np
 
+from genie_env.config import run_cli
+
 
 def mixture_coverage(env_id: str, steps: int, max_steps: int, seed: int) -> dict:
     import gymnasium as gym
@@ -120,4 +122,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -32,6 +32,7 @@ import minigrid  # noqa: F401  (registers the MiniGrid envs)
 import numpy as np
 import torch
 
+from genie_env.config import run_cli
 import genie_env  # noqa: F401  (registers GenieDream-v0)
 from genie_env.frames import render_frame
 from genie_env.io import atomic_write_json
@@ -217,4 +218,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -20,6 +20,8 @@ from collections import Counter
 
 import numpy as np
 
+from genie_env.config import run_cli
+
 
 def first_wrong(world, env_id: str, policy: str, episodes: int, seed: int, horizon: int = 50) -> tuple[Counter, list]:
     import gymnasium as gym
@@ -98,4 +100,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

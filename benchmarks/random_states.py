@@ -19,6 +19,8 @@ from collections import Counter
 
 import numpy as np
 
+from genie_env.config import run_cli
+
 DOORS = ("locked", "closed", "open")
 KEYS = ("lying", "carried", "dropped")
 
@@ -98,4 +100,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -18,6 +18,8 @@ import json
 
 import numpy as np
 
+from genie_env.config import run_cli
+
 
 def real_sequence(env, seed: int, detours: int) -> tuple[np.ndarray, list[int], float, int]:
     """(first frame, actions, return, steps) of the real episode: `detours` turn pairs, then the planner."""
@@ -93,4 +95,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

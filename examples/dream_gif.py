@@ -18,6 +18,7 @@ import gymnasium as gym
 import minigrid  # noqa: F401  (registers the MiniGrid envs)
 import numpy as np
 
+from genie_env.config import run_cli
 import genie_env  # noqa: F401  (registers GenieDream-v0)
 from genie_env.frames import psnr, render_frame, save_gif
 from genie_env.world import ENV_ACTION_NAMES
@@ -92,4 +93,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

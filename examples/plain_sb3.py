@@ -19,6 +19,8 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
+from genie_env.config import run_cli
+
 
 def make_env(args):
     import minigrid  # noqa: F401
@@ -89,4 +91,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -17,6 +17,7 @@ import minigrid  # noqa: F401  (registers the MiniGrid envs)
 import numpy as np
 import torch
 
+from genie_env.config import run_cli
 from genie_env import load_world_model
 from genie_env.world import EFFECT_NAMES, NOOP
 from genie_env.policies import random_policy
@@ -92,4 +93,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 
+from genie_env.config import run_cli
 from genie_env.agent import Agent
 from genie_env.world import load_world_model
 from genie_lab.agents import run_real_episodes
@@ -35,4 +36,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

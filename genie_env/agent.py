@@ -81,6 +81,23 @@ def write_policy(folder, state_dict: dict, num_actions: int, observation_shape, 
                                                "observation_shape": list(observation_shape), "info": info})
 
 
+def check_agent_info(info: dict, source) -> None:
+    """What evaluations read of an agent's info, each of its type: config.world (the dream it trained in, or ""
+    beside a non-empty config.real_env), config.actions, trained_in, train_seconds, timesteps."""
+    config = check_value(info.get("config"), f"{source}: info.config", dict)
+    for key in ("world", "real_env"):
+        if not isinstance(config.get(key, ""), str):
+            raise ValueError(f"{source}: info.config.{key} must be a string, got {config.get(key)!r}")
+    if not config.get("world") and not config.get("real_env"):
+        raise ValueError(f"{source}: info.config names neither the world it trained in (world) nor a real env (real_env)")
+    if config.get("actions", "latent") not in ("latent", "env"):
+        raise ValueError(f"{source}: info.config.actions must be 'latent' or 'env', got {config.get('actions')!r}")
+    if not isinstance(info.get("trained_in"), str):
+        raise ValueError(f"{source}: info.trained_in must be a string, got {info.get('trained_in')!r}")
+    check_value(info.get("train_seconds"), f"{source}: info.train_seconds", float, 0.0, 1e9)
+    check_value(info.get("timesteps"), f"{source}: info.timesteps", int, 0, 10**15)
+
+
 class Agent:
     """A trained policy loaded from policy.safetensors + policy.json (no unpickling). Frames in, actions out."""
 
@@ -102,6 +119,7 @@ class Agent:
         if meta.get("observation_shape") != [3, 64, 64]:
             raise ValueError(f"{source}: observation_shape must be [3, 64, 64], got {meta.get('observation_shape')!r}")
         self.info = check_value(meta.get("info"), f"{source}: info", dict)
+        check_agent_info(self.info, source)
         observation_space = spaces.Box(0, 255, tuple(meta["observation_shape"]), np.uint8)
         self.policy = ActorCriticCnnPolicy(observation_space, spaces.Discrete(self.num_actions), lambda _: 0.0,
                                            features_extractor_class=TileCNN, normalize_images=True)

@@ -10,13 +10,13 @@ without a bridge gets random latent actions. Each GIF frame is captioned with th
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 
+from genie_env.config import Parser, check_args, fail, run_cli
 from genie_env.frames import save_gif  # importing genie_env (this package) registers GenieDream-v0
 
 WALK = (0, 1, 2, 2)   # env actions left, right, forward, forward: forward twice as often so the agent gets around
@@ -61,7 +61,7 @@ def steps_per_second(env, steps: int, seed: int) -> float:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--world", default=None, help="a shipped world's name or a world folder (default: the shipped one)")
     parser.add_argument("--device", default="auto", help="'auto' (CUDA when present), 'cpu' or 'cuda'")
     parser.add_argument("--steps", type=int, default=50, help="steps in the GIF")
@@ -69,11 +69,13 @@ def main(argv=None) -> None:
     parser.add_argument("--gif", default="dream.gif")
     parser.add_argument("--bench-steps", type=int, default=200, help="random steps timed for the throughput")
     args = parser.parse_args(argv)
-
+    check_args(parser, args)
+    if Path(args.gif).suffix.lower() != ".gif":
+        parser.error(f"argument --gif: must name a .gif file, got {args.gif!r}")
     try:
         env = gym.make("GenieDream-v0", world=args.world, device=args.device)
     except (ValueError, FileNotFoundError) as e:   # no such world, a device this machine lacks
-        sys.exit(f"error: {e}")
+        fail(f"{e}")
     frames, captions = rollout(env, args.steps, args.seed)
     save_gif(args.gif, frames, captions, fps=env.metadata["render_fps"])
     speed = steps_per_second(env, args.bench_steps, args.seed)
@@ -83,4 +85,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

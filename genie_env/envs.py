@@ -1,6 +1,8 @@
 """GenieDream-v0: a learned MiniGrid world as a Gymnasium environment (single and batched)."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 import gymnasium as gym
@@ -8,7 +10,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 from genie_env.dream import DreamCore, shared_world
-from genie_env.frames import FRAME_SIZE, check_frames
+from genie_env.frames import FRAME_SIZE, check_frames, psnr
 from genie_env.world import ENV_ACTION_NAMES
 
 OBS_TYPES = ("rgb", "tokens")
@@ -32,6 +34,19 @@ def _action_space(world, actions: str) -> spaces.Discrete:
             raise ValueError("actions='env' needs a world with an action bridge; this world has none")
         return spaces.Discrete(len(ENV_ACTION_NAMES))
     raise ValueError(f"actions must be one of {ACTION_KINDS}, got {actions!r}")
+
+
+def prompt_fit(prompt: np.ndarray, drawn: np.ndarray) -> dict:
+    """How well a world drew the prompt it was started from: the PSNR of what it shows against the prompt and the
+    share of 4x4 patches it had to draw otherwise (0 for a real frame of its own env). A prompt from another env
+    (FourRooms, Empty-16x16 given to empty8) is read as the nearest tiles the world knows; a warning says so."""
+    changed = (prompt.reshape(16, 4, 16, 4, 3) != drawn.reshape(16, 4, 16, 4, 3)).any(axis=(1, 3, 4)).mean()
+    fit = {"prompt_psnr": float(psnr(prompt, drawn)), "prompt_patches_redrawn": float(changed)}
+    if changed:
+        warnings.warn(f"the prompt frame is not one this world can draw: {changed:.1%} of its 4x4 patches were "
+                      f"redrawn as the nearest the world knows ({fit['prompt_psnr']:.1f} dB); is it a frame of the "
+                      f"world's env?", stacklevel=3)
+    return fit
 
 
 def _as_array(values) -> np.ndarray:
@@ -103,15 +118,18 @@ class GenieDreamEnv(gym.Env):
         super().reset(seed=seed)
         if self._closed:
             raise RuntimeError("reset() on a closed GenieDreamEnv; make a new one")
+        info = {}
         if options and options.get("frame") is not None:
-            self.core.reset(np.array([0]), check_frames(options["frame"], "options['frame']", 3)[None])
+            prompt = check_frames(options["frame"], "options['frame']", 3)
+            self.core.reset(np.array([0]), prompt[None])
+            info = prompt_fit(prompt, self.core.frames()[0].cpu().numpy())
         else:
             self.core.start(np.array([0]), self.np_random.integers(len(self.core.start_ids), size=1))
         self.core.seed(int(self.np_random.integers(2**63 - 1)))
         self._started = True
         if self.render_mode == "human":
             self.render()
-        return self.observations(), {}
+        return self.observations(), info
 
     def step(self, action):
         if self._closed:
@@ -152,6 +170,10 @@ class GenieDreamEnv(gym.Env):
         context: the path `actions="env"` steps take, and play's arrow keys."""
         if not self._started:
             raise RuntimeError("latent_for() before reset(): call env.reset() first")
+        if isinstance(env_action, bool) or not isinstance(env_action, (int, np.integer)) \
+                or not 0 <= env_action < len(ENV_ACTION_NAMES):
+            raise ValueError(f"env_action must be a MiniGrid action in [0, {len(ENV_ACTION_NAMES) - 1}] "
+                             f"({', '.join(ENV_ACTION_NAMES)}), got {env_action!r}")
         return int(self.core.latents_for(np.array([env_action]))[0])
 
     def get_keys_to_action(self) -> dict:
@@ -203,6 +225,11 @@ class GenieDreamVectorEnv(VectorEnv):
             raise ValueError(f"obs_backend must be one of {OBS_BACKENDS}, got {obs_backend!r}")
         self.world = shared_world(world, device)
         self.device = self.world.device
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
+        if max_episode_steps is not None and (isinstance(max_episode_steps, bool)
+                                              or not isinstance(max_episode_steps, (int, np.integer))):
+            raise ValueError(f"max_episode_steps must be an integer or None, got {max_episode_steps!r}")
         self.num_envs, self.obs_type, self.render_mode = num_envs, obs_type, render_mode
         self.actions, self.obs_backend = actions, obs_backend
         if max_episode_steps == 0:   # as gym.make: 0 is refused, None or a negative number means no limit
@@ -233,13 +260,17 @@ class GenieDreamVectorEnv(VectorEnv):
         if self._closed:
             raise RuntimeError("reset() on a closed GenieDreamVectorEnv; make a new one")
         self.core.seed(int(self.np_random.integers(2**63 - 1)))
+        info = {}
         if options and options.get("frame") is not None:   # every world starts from the given image
-            self.core.reset(np.arange(self.num_envs), check_frames(options["frame"], "options['frame']", 3)[None])
+            prompt = check_frames(options["frame"], "options['frame']", 3)
+            self.core.reset(np.arange(self.num_envs), prompt[None])
             self.needs_reset.zero_()
+            fit = prompt_fit(prompt, self.core.frames()[0].cpu().numpy())
+            info = {k: np.full(self.num_envs, v) for k, v in fit.items()}
         else:
             self.restart(torch.ones(self.num_envs, dtype=torch.bool, device=self.device))
         self._started = True
-        return self.observations(), {}
+        return self.observations(), info
 
     def _check_actions(self, actions) -> torch.Tensor:
         """Actions (N,) of integers in the action space, as a numpy array, a list or a tensor -> int64 on the device."""

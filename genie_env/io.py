@@ -82,14 +82,31 @@ def atomic_write_json(path, obj) -> None:
     atomic_write_bytes(path, (text + "\n").encode())
 
 
+JSON_INT_DIGITS = 19   # integers longer than a 64-bit one are refused as they are read, not where they overflow
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > JSON_INT_DIGITS:
+        raise ValueError(f"an integer of {len(text.lstrip('-'))} digits (more than {JSON_INT_DIGITS})")
+    return int(text)
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def read_json(path) -> dict:
+    """A JSON object from `path`, read strictly: no NaN or Infinity, no integer beyond 64 bits, no nesting deeper
+    than Python's recursion allows; every error is a ValueError naming the file."""
     path = Path(path)
     try:
         with open(path, encoding="utf-8") as f:
-            obj = json.load(f)
+            obj = json.load(f, parse_int=_bounded_int, parse_constant=_no_constant)
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: file not found") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except RecursionError:
+        raise ValueError(f"{path}: not valid JSON (nested too deep)") from None
+    except (UnicodeDecodeError, ValueError) as e:   # json.JSONDecodeError is a ValueError, as are the two above
         raise ValueError(f"{path}: not valid JSON ({e})") from None
     if not isinstance(obj, dict):
         raise ValueError(f"{path}: expected a JSON object, got {type(obj).__name__}")

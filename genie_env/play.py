@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 
+from genie_env.config import Parser, check_args, run_cli
 from genie_env.window import ENV_ACTION_KEYS, Window
 
 READY = "new episode   H: keys"   # the status at the start and after R: no action taken yet
@@ -97,7 +98,7 @@ def play(world: str | None = None, real: bool = False, env_id: str = "MiniGrid-E
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--world", default=None, help="a shipped world's name or a world folder (default: the shipped one)")
     parser.add_argument("--real", action="store_true", help="play the real MiniGrid env instead of the dream")
     parser.add_argument("--env", default=None, help="env id for --real (default: the env of --world)")
@@ -105,13 +106,18 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--max-frames", type=int, default=None, help="stop after this many frames (for scripts)")
     args = parser.parse_args(argv)
+    check_args(parser, args)
     if args.env is None:   # the real game of the world asked for, so --real --world doorkey8 plays DoorKey
         from genie_env.dream import shared_world
 
         args.env = shared_world(args.world, "cpu").info.get("env_id", "MiniGrid-Empty-8x8-v0")
+    if args.real:
+        from genie_env.frames import check_minigrid_env
+
+        check_minigrid_env(args.env)   # a MiniGrid env id, or an error naming what it is
     result = play(args.world, args.real, args.env, args.scale, args.seed, args.max_frames)
     print(f"{result['env']}: {result['frames']} frames, {result['steps']} steps, {result['fps']:.1f} FPS")
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -25,7 +25,7 @@ class GenieDreamSB3VecEnv(VecEnv):
         return obs
 
     def step_async(self, actions) -> None:
-        self._actions = np.asarray(actions, dtype=np.int64).reshape(self.num_envs)
+        self._actions = np.asarray(actions).reshape(self.num_envs)   # checked by the vector env: integers only
 
     def step_wait(self):
         obs, rewards, terminated, truncated, info = self.envs.step(self._actions)

@@ -90,7 +90,9 @@ def test_agent_file_that_is_a_pickle_is_refused(tmp_path):
     import pickle
 
     (tmp_path / "policy.json").write_text(json.dumps({"format": "genie-agent", "version": 1, "num_actions": 8,
-                                                      "observation_shape": [3, 64, 64], "info": {}}))
+                                                      "observation_shape": [3, 64, 64],
+                                                      "info": {"config": {"world": "empty8"}, "trained_in": "x",
+                                                               "train_seconds": 1.0, "timesteps": 8}}))
     (tmp_path / "policy.safetensors").write_bytes(pickle.dumps({"weights": 1}))
     with pytest.raises(ValueError, match="policy.safetensors"):
         Agent(tmp_path)

@@ -103,13 +103,13 @@ WORLD_EDITS = {
     "heads-do-not-divide-dim": (lambda m: m["dynamics"].update(heads=3), "heads"),
     "layers-bool": (lambda m: m["latent_action"].update(layers=True), "layers"),
     "dim-string": (lambda m: m["dynamics"].update(dim="64"), "dim"),
-    "commitment-nan": (lambda m: m["tokenizer"].update(commitment=float("nan")), "commitment"),
+    "commitment-nan": (lambda m: m["tokenizer"].update(commitment=float("nan")), "NaN is not a JSON number"),
     "bottleneck-unknown": (lambda m: m["latent_action"].update(bottleneck="fsq"), "bottleneck"),
     "vocab-differs": (lambda m: m["latent_action"].update(vocab_size=m["latent_action"]["vocab_size"] + 1), "vocab_size"),
     "info-null": (lambda m: m.update(info=None), "info"),
     "reward-rule-missing": (lambda m: m["info"].pop("reward_rule"), "reward_rule"),
     "reward-low-above-high": (lambda m: m["info"]["reward_rule"].update(low=2.0, high=1.0), "reward_rule.high"),
-    "reward-inf": (lambda m: m["info"]["reward_rule"].update(high=float("inf")), "reward_rule.high"),
+    "reward-inf": (lambda m: m["info"]["reward_rule"].update(high=float("inf")), "Infinity is not a JSON number"),
     "end-only-not-bool": (lambda m: m["info"]["reward_rule"].update(at_end_only="yes"), "at_end_only"),
     "noop-action-99": (lambda m: m["bridge"].update(noop_action=99), "noop_action"),
     "labels-negative": (lambda m: m["bridge"].update(labels=-1), "labels"),
@@ -325,7 +325,7 @@ def agent_file(tmp_path):
 BAD_COMMANDS = {
     "evaluate-unknown-env": (["trainers.evaluate", "agent", "--agent", "{tmp}", "--env", "MiniGrid-Nope-v0"], "unknown --env"),
     "evaluate-cartpole": (["trainers.evaluate", "agent", "--agent", "{tmp}", "--env", "CartPole-v1"], "not a MiniGrid env"),
-    "evaluate-zero-episodes": (["trainers.evaluate", "agent", "--agent", "{tmp}", "--episodes", "0"], "--episodes must be >= 1"),
+    "evaluate-zero-episodes": (["trainers.evaluate", "agent", "--agent", "{tmp}", "--episodes", "0"], "argument --episodes: must be a count >= 1"),
     "evaluate-agent-file": (["trainers.evaluate", "agent", "--agent", "{agent}"], "not a file in it"),
     "ppo-real-cartpole": (["trainers.ppo_dream", "--real-env", "CartPole-v1", "--out", "{tmp}/ppo"], "not a MiniGrid env"),
     "ppo-real-unknown": (["trainers.ppo_dream", "--real-env", "Nope-v0", "--out", "{tmp}/ppo"], "unknown --real-env"),
@@ -333,10 +333,10 @@ BAD_COMMANDS = {
                              "--out", "{tmp}/ppo"], "is a world of MiniGrid-Empty-8x8-v0, but --eval-env"),
     "ppo-real-other-game": (["trainers.ppo_dream", "--real-env", "MiniGrid-DoorKey-8x8-v0", "--out", "{tmp}/ppo"],
                             "is a world of MiniGrid-Empty-8x8-v0, but --real-env"),
-    "bridge-no-labels": (["trainers.bridge", "--labels", "0", "--out", "{tmp}/w"], "--labels must be >= 1"),
-    "bridge-negative-cover": (["trainers.bridge", "--cover-labels", "-1", "--out", "{tmp}/w"], "--cover-labels must be >= 0"),
-    "world-negative-cover": (["trainers.world", "--cover-labels", "-1", "--out", "{tmp}/w"], "--cover-labels must be >= 0"),
-    "world-negative-starts": (["trainers.world", "--start-states", "-1", "--out", "{tmp}/w"], "--start-states must be >= 0"),
+    "bridge-no-labels": (["trainers.bridge", "--labels", "0", "--out", "{tmp}/w"], "argument --labels: must be a count >= 1"),
+    "bridge-negative-cover": (["trainers.bridge", "--cover-labels", "-1", "--out", "{tmp}/w"], "argument --cover-labels: must be a count >= 0"),
+    "world-negative-cover": (["trainers.world", "--cover-labels", "-1", "--out", "{tmp}/w"], "argument --cover-labels: must be a count >= 0"),
+    "world-negative-starts": (["trainers.world", "--start-states", "-1", "--out", "{tmp}/w"], "argument --start-states: must be a count >= 0"),
 }
 
 
@@ -360,7 +360,7 @@ def test_demo_on_a_missing_cuda_device_is_an_error_line(tiny_world_path, tmp_pat
             "CUDA")
 
 
-def test_full_disk_while_recording_is_an_error_line(tmp_path, monkeypatch):
+def test_full_disk_while_recording_is_an_error_line(tmp_path, monkeypatch, capsys):
     from trainers.record import main
 
     def full(*args):
@@ -368,15 +368,16 @@ def test_full_disk_while_recording_is_an_error_line(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "fsync", full)
     with pytest.raises(SystemExit) as exit:
         main(["--env", "MiniGrid-Empty-5x5-v0", "--episodes", "1", "--workers", "1", "--out", str(tmp_path / "d")])
-    assert str(exit.value.code).startswith("error: ") and "No space left" in str(exit.value.code)
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert exit.value.code == 2 and err.startswith("error: ") and "No space left" in err
 
 
-def test_evaluation_is_printed_before_a_json_it_cannot_write(tiny_tokenizer, tiny_data, tmp_path):
+def test_a_json_that_cannot_be_written_is_refused_before_the_evaluation(tiny_tokenizer, tiny_data, tmp_path):
     (tmp_path / "file").write_text("a file, not a folder")
     result = run("-m", "trainers.evaluate", "tokenizer", "--tokenizer", tiny_tokenizer, "--data", tiny_data,
                  "--frames", "8", "--json", tmp_path / "file" / "eval.json")
-    refused(result, "cannot write --json")
-    assert json.loads(result.stdout)["frames"] == 8                               # the evaluation is not lost
+    refused(result, "argument --json", "cannot be written under it")
+    assert result.returncode == 2 and result.stdout == ""                          # no work was done and lost
 
 
 # --- the env and the world at their edges -------------------------------------------------------------------
@@ -425,11 +426,12 @@ def test_files_are_created_with_the_users_umask(tmp_path, umask, mode):
     assert (tmp_path / "x.json").stat().st_mode & 0o777 == mode
 
 
-def test_pipeline_refuses_a_negative_override_before_running_anything(tmp_path):
+def test_pipeline_refuses_a_negative_override_before_running_anything(tmp_path, capsys):
     from trainers.pipeline import main
 
-    with pytest.raises(SystemExit, match="--world-steps must be >= 0"):
+    with pytest.raises(SystemExit) as exit:
         main(["--out", str(tmp_path / "world"), "--work", str(tmp_path / "work"), "--world-steps", "-5"])
+    assert exit.value.code == 2 and "error: argument --world-steps: must be a count >= 0" in capsys.readouterr().err
     assert not (tmp_path / "work").exists()
 
 

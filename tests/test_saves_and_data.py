@@ -153,8 +153,8 @@ def test_async_vector_env_steps_in_forked_workers():
     (["trainers.tokenizer", "--code-dim", "100000"], r"code_dim must lie in \[1, 1024\]"),
     (["trainers.world", "--num-actions", "300"], r"num_actions must lie in \[1, 256\]"),
     (["trainers.world", "--context", "100"], r"context must lie in \[1, 64\]"),
-    (["trainers.world", "--bridge-labels", "-5"], "--bridge-labels must be >= 1"),
-    (["trainers.world", "--bridge-labels", "0"], "--bridge-labels must be >= 1"),
+    (["trainers.world", "--bridge-labels", "-5"], "argument --bridge-labels: must be a count >= 1"),
+    (["trainers.world", "--bridge-labels", "0"], "argument --bridge-labels: must be a count >= 1"),
 ], ids=["codebook-1", "codebook-5000", "code-dim", "num-actions", "context", "labels-negative", "labels-0"])
 def test_trainers_refuse_what_the_loader_refuses_before_any_work(tiny_data, tiny_tokenizer, tmp_path, args, message):
     import subprocess
@@ -188,3 +188,74 @@ def test_a_second_run_into_the_same_out_is_refused_naming_the_first(tiny_data, t
     assert not (out / "tokenizer.safetensors").exists()
     held.close()                                                # the first run ends: the folder is free again
     lock_folder(out).close()
+
+
+def test_json_is_read_strictly(tmp_path):
+    from genie_env.io import read_json
+
+    path = tmp_path / "x.json"
+    for text, says in (('{"a": ' + "9" * 5000 + "}", "5000 digits"), ('{"a": NaN}', "NaN"),
+                       ("[" * 100_000 + "]" * 100_000, "nested too deep")):
+        path.write_text(text)
+        with pytest.raises(ValueError, match=says):
+            read_json(path)
+    path.write_text('{"a": 12, "b": [1.5]}')
+    assert read_json(path) == {"a": 12, "b": [1.5]}
+
+
+def test_a_tampered_agent_info_is_refused_by_name():
+    from genie_env.agent import check_agent_info
+
+    good = {"config": {"world": "empty8", "real_env": ""}, "trained_in": "GenieDream-v0", "train_seconds": 1.0,
+            "timesteps": 10}
+    check_agent_info(good, "policy.json")
+    for bad, says in (({}, "info.config"), ({**good, "config": []}, "info.config"),
+                      ({**good, "config": {"world": 5}}, "info.config.world"),
+                      ({**good, "config": {"real_env": ""}}, "names neither"),
+                      ({**good, "timesteps": 10**30}, "info.timesteps")):
+        with pytest.raises(ValueError, match=says):
+            check_agent_info(bad, "policy.json")
+
+
+def test_env_edges_refuse_what_they_cannot_mean(tiny_world_path):
+    import gymnasium as gym
+
+    import genie_env  # noqa: F401
+    from genie_env.envs import GenieDreamVectorEnv
+    from genie_env.sb3 import GenieDreamSB3VecEnv
+
+    vec = GenieDreamSB3VecEnv(num_envs=3, world=str(tiny_world_path), device="cpu")
+    vec.reset()
+    for actions in (np.array([2.9, -0.9, 7.99]), np.array([True, False, True])):
+        vec.step_async(actions)
+        with pytest.raises(ValueError, match="actions must be 3 integers"):
+            vec.step_wait()
+    vec.close()
+    with pytest.raises(ValueError, match="render_mode"):
+        GenieDreamVectorEnv(num_envs=2, world=str(tiny_world_path), device="cpu", render_mode="bogus")
+    with pytest.raises(ValueError, match="max_episode_steps must be an integer"):
+        GenieDreamVectorEnv(num_envs=2, world=str(tiny_world_path), device="cpu", max_episode_steps=1.5)
+    env = gym.make("GenieDream-v0", world=str(tiny_world_path), device="cpu")
+    env.reset(seed=0)
+    for bad in (99, -1, 2.0, True):
+        with pytest.raises(ValueError, match="env_action must be a MiniGrid action"):
+            env.unwrapped.latent_for(bad)
+
+
+def test_a_prompt_from_another_env_is_reported():
+    import gymnasium as gym
+    import minigrid  # noqa: F401
+
+    import genie_env  # noqa: F401
+    from genie_env.frames import render_frame
+
+    env = gym.make("GenieDream-v0", world="empty8", device="cpu")
+    own = gym.make("MiniGrid-Empty-8x8-v0")
+    own.reset(seed=3)
+    _, info = env.reset(seed=0, options={"frame": render_frame(own)})
+    assert info["prompt_patches_redrawn"] == 0.0 and info["prompt_psnr"] == 60.0
+    other = gym.make("MiniGrid-FourRooms-v0")
+    other.reset(seed=3)
+    with pytest.warns(UserWarning, match="not one this world can draw"):
+        _, info = env.reset(seed=0, options={"frame": render_frame(other)})
+    assert info["prompt_patches_redrawn"] > 0.1 and info["prompt_psnr"] < 30

@@ -10,10 +10,9 @@ Writes the world with its new bridge to --out (world.safetensors + world.json).
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 
-from genie_env.config import parse_config
+from genie_env.config import fail, parse_config, run_cli
 from genie_env.dataset import Dataset
 from genie_env.world import check_world_env, frames_to_ids_numpy, load_world_model
 from genie_lab.assemble import fit_bridge_on_data
@@ -35,15 +34,15 @@ class BridgeConfig:
 def main(argv=None) -> None:
     config = parse_config(BridgeConfig, argv, __doc__)
     if config.labels < 1:   # with none, every latent would mean the first action ("left")
-        sys.exit(f"error: --labels must be >= 1 (labelled transitions the bridge is fitted on), got {config.labels}")
+        fail(f"--labels must be >= 1 (labelled transitions the bridge is fitted on), got {config.labels}")
     if config.cover_labels < 0:
-        sys.exit(f"error: --cover-labels must be >= 0 (labels chosen to cover every kind of change), got {config.cover_labels}")
+        fail(f"--cover-labels must be >= 0 (labels chosen to cover every kind of change), got {config.cover_labels}")
     try:
         world = load_world_model(config.world)
         data = Dataset.load(config.data)
         check_world_env(world, data.env_ids[0], "--data")
     except (ValueError, FileNotFoundError) as e:
-        sys.exit(f"error: {e}")
+        fail(f"{e}")
     train_eps, _ = data.split(config.val_fraction, config.seed)
     train_steps = data.step_indices(train_eps)
     ids = frames_to_ids_numpy(world, data.frames, progress="bridge: reading frames")
@@ -57,4 +56,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

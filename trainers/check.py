@@ -14,14 +14,13 @@ the share of states the world got right, where it was wrong, and the real steps 
 from __future__ import annotations
 
 import copy
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from genie_env.config import parse_config
+from genie_env.config import fail, parse_config, run_cli
 from genie_env.dataset import FORMAT_VERSION, shard_name, write_shard
 from genie_env.frames import check_minigrid_env
 from genie_env.io import atomic_write_json, make_folder
@@ -113,11 +112,11 @@ def main(argv=None) -> None:
     try:
         result = check(config)
     except (ValueError, FileNotFoundError) as e:
-        sys.exit(f"error: {e}")
+        fail(f"{e}")
     print(f"check: all seven actions right from {100 * result['all_right']:.2f} % of {result['states']} states "
           f"(worst situation {100 * result['situation_min']:.1f} %); recorded {result['recorded_episodes']} episodes, "
           f"{result['recorded_steps']} steps from the {result['wrong_states']} wrong states in {config.out}")
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from genie_env.config import Parser, check_args, fail, run_cli
 from genie_env.dataset import Dataset
 from genie_env.frames import check_minigrid_env, psnr
 from genie_env.world import check_world_env, load_world_model
@@ -120,11 +121,8 @@ def evaluate_agent(args) -> dict:
     return result
 
 
-COUNTS = ("frames", "transitions", "clips", "rollouts", "policy_episodes", "episodes", "rule_horizon")   # flags that must be >= 1
-
-
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="what", required=True)
     tok = sub.add_parser("tokenizer", help="held-out reconstruction of a trained tokenizer")
     tok.add_argument("--tokenizer", required=True)
@@ -170,21 +168,13 @@ def main(argv=None) -> None:
                        help="act by sampling from the policy, as PPO trained it (default: its most likely action)")
     agent.add_argument("--json", default=None)
     args = parser.parse_args(argv)
-    for count in COUNTS:   # a mean over 0 episodes is NaN, which is not even JSON
-        if getattr(args, count, 1) < 1:
-            sys.exit(f"error: --{count.replace('_', '-')} must be >= 1, got {getattr(args, count)}")
-    for count in ("states", "state_dreams", "states_per_situation"):
-        if getattr(args, count, 0) < 0:
-            sys.exit(f"error: --{count.replace('_', '-')} must be >= 0 (0: skip), got {getattr(args, count)}")
-    if getattr(args, "states", 0) and getattr(args, "state_layouts", 1) < 1:
-        sys.exit(f"error: --state-layouts must be >= 1, got {args.state_layouts}")
-    if getattr(args, "rule_episodes", 0) < 0:
-        sys.exit(f"error: --rule-episodes must be >= 0 (0: skip the every-action check), got {args.rule_episodes}")
+    # a mean over 0 episodes is NaN, which is not even JSON; --states 0 skips the states
+    check_args(parser, args, {"episodes": (1, None, "a count >= 1"), "states": (0, None, "a count >= 0 (0: skip)")})
     jobs = {"tokenizer": evaluate_tokenizer, "world": evaluate_world, "agent": evaluate_agent}
     try:
         result = jobs[args.what](args)
     except (ValueError, FileNotFoundError) as e:
-        sys.exit(f"error: {e}")
+        fail(f"{e}")
     print(json.dumps(result, indent=2), flush=True)   # first: a --json that cannot be written loses nothing
     if args.json:
         from genie_env.io import atomic_write_json
@@ -193,8 +183,8 @@ def main(argv=None) -> None:
             Path(args.json).parent.mkdir(parents=True, exist_ok=True)
             atomic_write_json(args.json, result)
         except OSError as e:
-            sys.exit(f"error: cannot write --json {args.json} ({e.strerror}); the result is printed above")
+            fail(f"cannot write --json {args.json} ({e.strerror}); the result is printed above")
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

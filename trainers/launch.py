@@ -15,6 +15,8 @@ import os
 import shlex
 import sys
 
+from genie_env.config import fail, run_cli
+
 
 def torchrun_command(nodes: int, gpus: int, rdzv_endpoint: str, rdzv_id: str, module: str = "trainers.world",
                      args: list[str] | None = None) -> list[str]:
@@ -43,7 +45,7 @@ def main(argv=None) -> None:
     try:
         command = torchrun_command(args.nodes, args.gpus, args.rdzv_endpoint, args.rdzv_id, args.module, argv[split + 1 :])
     except ValueError as e:
-        sys.exit(f"error: {e}")
+        fail(f"{e}")
     if args.dry_run:
         print(shlex.join(command))
         return
@@ -51,4 +53,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

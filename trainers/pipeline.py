@@ -23,7 +23,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from genie_env.config import parse_config
+from genie_env.config import fail, parse_config, run_cli
 from genie_env.io import lock_folder, atomic_write_json, make_folder, read_json, sha256_file
 from genie_lab.episodes import start_seed
 
@@ -288,7 +288,7 @@ def main(argv=None) -> None:
     try:
         manifest = pipeline(config, argv)
     except (ValueError, subprocess.CalledProcessError) as e:
-        sys.exit(f"error: {e}")
+        fail(f"{e}")
     world = manifest["metrics"]["world"]
     print(json.dumps({k: world[k] for k in ("delta_tpsnr", "probe_accuracy", "nmi", "rollout_correct_at_50")
                       if k in world}, indent=2))
@@ -297,4 +297,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

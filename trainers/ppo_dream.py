@@ -14,7 +14,6 @@ the world's bridge; the dream and the real env must be of the same game (--eval-
 """
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ import numpy as np
 
 from genie_env.agent import make_ppo, ppo_settings, save_agent
 from genie_env.checkpoint import check_resume, load_checkpoint, save_checkpoint
-from genie_env.config import parse_config
+from genie_env.config import fail, parse_config, run_cli
 from genie_env.frames import check_minigrid_env
 from genie_env.io import atomic_write_json, read_json
 from genie_lab.agents import check_same_game, real_time_limit, run_dream_episodes, run_real_episodes
@@ -40,6 +39,8 @@ class PPOConfig:
     lr: float = 5e-4
     anneal_lr: bool = True        # lr falls linearly to 0 over --steps
     ent_coef: float = 0.01
+    ent_coef_final: float = -1.0  # >= 0: the entropy bonus falls linearly from --ent-coef to this over --steps, so the
+                                  # policy ends sure of itself and acting greedily does what sampling did (-1: constant)
     temperature: float = 0.0
     max_episode_steps: int = 256
     checkpoint_every: int = 50_000
@@ -121,6 +122,9 @@ class Progress:
                 return True
 
             def _on_rollout_end(self) -> None:
+                if config.ent_coef_final >= 0:   # set for the update that follows this rollout
+                    done = min(1.0, self.num_timesteps / config.steps)
+                    self.model.ent_coef = config.ent_coef + (config.ent_coef_final - config.ent_coef) * done
                 point = {"step": int(self.num_timesteps)}
                 if outer.returns:
                     point["train_return"] = float(np.mean(outer.returns[-50:]))
@@ -191,13 +195,14 @@ def train(config: PPOConfig) -> dict:
 
 
 def main(argv=None) -> None:
-    config = parse_config(PPOConfig, argv, __doc__, {"actions": ["latent", "env"]})
+    config = parse_config(PPOConfig, argv, __doc__, {"actions": ["latent", "env"]},
+                          rules={"eval_every": (0, None, "a count >= 0 (0: never)")})
     try:
         info = train(config)
     except (ValueError, FileNotFoundError) as e:
-        sys.exit(f"error: {e}")
+        fail(f"{e}")
     print(f"ppo: {info['timesteps']} steps in {info['train_seconds']:.0f} s ({info['trained_in']}); saved {config.out}")
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

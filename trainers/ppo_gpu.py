@@ -15,7 +15,6 @@ masked out of the loss and cuts the advantage recursion; a truncated episode boo
 """
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from genie_env.config import parse_config
+from genie_env.config import fail, parse_config, run_cli
 
 
 @dataclass
@@ -177,10 +176,10 @@ def main(argv=None) -> None:
     try:
         info = train(config)
     except (ValueError, FileNotFoundError) as e:
-        sys.exit(f"error: {e}")
+        fail(f"{e}")
     print(f"ppo_gpu: {info['timesteps']} steps in {info['train_seconds']:.0f} s on {info['device']} "
           f"({info['timesteps'] / max(info['train_seconds'], 1e-9):,.0f} steps/s); saved {config.out}")
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

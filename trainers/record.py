@@ -8,13 +8,12 @@ dataset depends only on its arguments, not on the number of workers or on interr
 from __future__ import annotations
 
 import multiprocessing as mp
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from genie_env.config import parse_config
+from genie_env.config import fail, parse_config, run_cli
 from genie_env.dataset import FORMAT_VERSION, shard_name, write_shard
 from genie_env.frames import check_minigrid_env, render_frame
 from genie_env.io import atomic_write_bytes, atomic_write_json, make_folder, read_json
@@ -167,12 +166,12 @@ def main(argv=None) -> None:
     try:
         manifest = record(config)
     except ValueError as e:
-        sys.exit(f"error: {e}")
+        fail(f"{e}")
     except OSError as e:   # a full disk, a folder made read-only mid-run: the shards written so far stay (--resume)
-        sys.exit(f"error: recording to {config.out} failed: {e}; free the space and rerun with --resume")
+        fail(f"recording to {config.out} failed: {e}; free the space and rerun with --resume")
     counts = manifest["counts"]
     print(f"recorded {counts['episodes']} episodes, {counts['steps']} steps ({counts['terminated']} reached the goal) in {config.out}")
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

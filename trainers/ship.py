@@ -8,10 +8,9 @@ a world's bridge on other labelled data, use trainers.bridge.
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 
-from genie_env.config import parse_config
+from genie_env.config import fail, parse_config, run_cli
 from genie_env.world_file import copy_world
 
 
@@ -26,9 +25,9 @@ def main(argv=None) -> None:
     try:
         copy_world(config.world, config.out)
     except (ValueError, FileNotFoundError) as e:
-        sys.exit(f"error: {e}")
+        fail(f"{e}")
     print(f"ship: {config.world} -> {config.out}")
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

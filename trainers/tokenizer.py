@@ -8,7 +8,6 @@ state, every --checkpoint-every steps) and TensorBoard scalars under ``OUT/tb``.
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ import numpy as np
 import torch
 
 from genie_env.checkpoint import build_checked, latest_checkpoint, read_model_extra, resume, save_checkpoint, save_model
-from genie_env.config import parse_config
+from genie_env.config import fail, parse_config, run_cli
 from genie_env.dataset import Dataset, dataset_digest
 from genie_env.io import lock_folder, make_folder
 from genie_env.tokenizer import Tokenizer, TokenizerConfig, frame_psnr
@@ -115,9 +114,9 @@ def main(argv=None) -> None:
     try:
         metrics = train(config)
     except (ValueError, FileNotFoundError) as e:
-        sys.exit(f"error: {e}")
+        fail(f"{e}")
     print(f"tokenizer: val psnr {metrics.get('val/psnr', float('nan')):.2f} dB, saved {config.out}/tokenizer.safetensors")
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

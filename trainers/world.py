@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ import numpy as np
 import torch
 
 from genie_env.checkpoint import build_checked, latest_checkpoint, load_model, resume, save_checkpoint
-from genie_env.config import parse_config
+from genie_env.config import fail, parse_config, run_cli
 from genie_env.dataset import Dataset, dataset_digest
 from genie_env.dynamics import Dynamics, DynamicsConfig, tile_patterns
 from genie_env.io import lock_folder, read_json, save_tensors, sha256_file
@@ -372,9 +371,9 @@ def main(argv=None) -> None:
     try:
         metrics = train(config)
     except (ValueError, FileNotFoundError) as e:
-        sys.exit(f"error: {e}")
+        fail(f"{e}")
     print(f"world: val frame-exact {metrics.get('val/dynamics/frame_exact', float('nan')):.4f}; saved {config.out}/world.safetensors")
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

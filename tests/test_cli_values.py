@@ -1,0 +1,109 @@
+"""Every command line holds every value to one table of rules before any work (genie_env.config.RULES): a bad
+value is an `error:` line naming the flag and exit code 2, never a traceback and never a file the loader refuses."""
+import dataclasses
+import importlib
+import os
+import subprocess
+import sys
+import typing
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from genie_env.config import RULES, check_value, parse_config
+
+SCRIPTS = {"trainers.record": "RecordConfig", "trainers.tokenizer": "TrainTokenizerConfig",
+           "trainers.world": "TrainWorldConfig", "trainers.check": "CheckConfig", "trainers.bridge": "BridgeConfig",
+           "trainers.ppo_dream": "PPOConfig", "trainers.ppo_gpu": "PPOGPUConfig", "trainers.pipeline": "PipelineConfig",
+           "trainers.ship": "ShipConfig"}
+
+
+def numeric_fields():
+    out = []
+    for module, name in SCRIPTS.items():
+        cls = getattr(importlib.import_module(module), name)
+        hints = typing.get_type_hints(cls)
+        out += [(cls, f.name, hints[f.name]) for f in dataclasses.fields(cls) if hints[f.name] in (int, float)]
+    return out
+
+
+FIELDS = numeric_fields()
+VALUES = st.one_of(st.integers(-10**30, 10**30), st.sampled_from([0, -1, 1, 2**31, 2**63]),
+                   st.floats(allow_nan=True, allow_infinity=True), st.sampled_from(["nan", "inf", "-inf", "abc", "", "1e999", "0x10"]))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(field=st.sampled_from(FIELDS), value=VALUES)
+def test_a_flag_value_is_held_to_its_rule_or_refused_with_exit_2(field, value, capsys):
+    cls, name, kind = field
+    flag = "--" + name.replace("_", "-")
+    capsys.readouterr()
+    try:
+        config = parse_config(cls, [flag, str(value)])
+    except SystemExit as e:
+        assert e.code == 2
+        err = capsys.readouterr().err
+        assert "error:" in err and (flag in err or "invalid" in err), err
+        return
+    parsed = getattr(config, name)
+    assert isinstance(parsed, kind) and check_value(name, parsed) is None
+    if name in RULES:   # what was accepted lies in the rule's range
+        low, high, _ = RULES[name]
+        assert (low is None or parsed >= low) and (high is None or parsed <= high)
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=st.sampled_from(["codebook_size", "code_dim", "hidden"]), value=st.integers(-5, 10**6))
+def test_tokenizer_flags_accepted_build_a_tokenizer_the_loader_takes(name, value):
+    from trainers.tokenizer import TrainTokenizerConfig, tokenizer_model
+
+    try:
+        config = parse_config(TrainTokenizerConfig, ["--" + name.replace("_", "-"), str(value)])
+    except SystemExit as e:
+        assert e.code == 2
+        return
+    try:
+        tokenizer_model(config)     # what train() does first: the loader's own checks
+    except ValueError as e:
+        assert "trainers.tokenizer flags" in str(e), e   # refused before any work, naming what was wrong
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["trainers.record", "--seed", "-1"], "--seed"),
+    (["trainers.record", "--seed", "99999999999999"], "--seed"),
+    (["trainers.record", "--epsilon", "nan"], "--epsilon"),
+    (["trainers.record", "--persistence", "-1"], "--persistence"),
+    (["trainers.tokenizer", "--eval-every", "0"], "--eval-every"),
+    (["trainers.world", "--warmup", "0"], "--warmup"),
+    (["trainers.world", "--steps", "-5"], "--steps"),
+    (["trainers.world", "--device", "bogus"], "--device"),
+    (["trainers.ppo_dream", "--n-steps", "0"], "--n-steps"),
+    (["trainers.ppo_dream", "--eval-episodes", "0"], "--eval-episodes"),
+    (["trainers.world", "--out", "{file}/world"], "--out"),
+    (["trainers.evaluate", "world", "--world", "empty8", "--data", "x", "--png", "{file}/a.png"], "--png"),
+    (["genie_env.play", "--seed", "-1"], "--seed"),
+    (["genie_env.play", "--scale", "-2"], "--scale"),
+    (["genie_env.demo", "--seed", "-1"], "--seed"),
+    (["genie_env.demo", "--gif", "out.txt"], "--gif"),
+    (["genie_env.demo", "--gif", "{file}/x.gif"], "--gif"),
+])
+def test_bad_values_end_with_an_error_line_and_exit_2(argv, flag, tmp_path):
+    a_file = tmp_path / "afile"
+    a_file.write_text("not a folder")
+    argv = [a.replace("{file}", str(a_file)) for a in argv]
+    result = subprocess.run([sys.executable, "-m", *argv], capture_output=True, text=True, cwd=tmp_path,
+                            env={**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy"})
+    assert result.returncode == 2, (result.returncode, result.stderr[-1500:])
+    assert "error:" in result.stderr and flag in result.stderr and "Traceback" not in result.stderr, result.stderr[-1500:]
+    assert not (tmp_path / "world").exists()
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["genie_env.play", "--world", "nosuch", "--max-frames", "1"], "no world at 'nosuch'"),
+    (["genie_env.play", "--real", "--env", "CartPole-v1", "--max-frames", "1"], "is not a MiniGrid env"),
+    (["genie_env.play", "--real", "--env", "Nope-v0", "--max-frames", "1"], "unknown --env"),
+])
+def test_bad_worlds_and_envs_end_with_an_error_line(argv, says, tmp_path):
+    result = subprocess.run([sys.executable, "-m", *argv], capture_output=True, text=True, cwd=tmp_path,
+                            env={**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy"})
+    assert result.returncode == 2 and says in result.stderr and "Traceback" not in result.stderr, result.stderr[-1500:]
