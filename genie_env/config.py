@@ -33,6 +33,7 @@ RULES: dict[str, tuple] = {
     "explore_layouts": (-1, None, "a count >= 0, or -1 for the preset's"),
     "rounds": (-1, None, "a count >= 0, or -1 for the preset's"),
     **{name: (0, SEED_MAX, f"a seed in [0, {SEED_MAX}]") for name in ("seed", "state_seed")},
+    "check_seed": (-1, SEED_MAX, f"a seed in [0, {SEED_MAX}], or -1 for --seed + 600"),
     **{name: _SHARE for name in ("epsilon", "persistence", "gamma", "gae_lambda", "noop_uniform")},
     **{name: (0.0, 0.99, "a share in [0, 0.99]") for name in (
         "val_fraction", "changed_share", "ended_share", "labelled_share", "focus_share")},

@@ -87,15 +87,25 @@ def test_tokenizer_flags_accepted_build_a_tokenizer_the_loader_takes(name, value
     (["genie_env.demo", "--gif", "out.txt"], "--gif"),
     (["genie_env.demo", "--gif", "{file}/x.gif"], "--gif"),
 ])
-def test_bad_values_end_with_an_error_line_and_exit_2(argv, flag, tmp_path):
+def test_bad_values_end_with_an_error_line_and_exit_2(argv, flag, tmp_path, capsys, monkeypatch):
+    """In the process (as fast as a parse): each script's main() ends with the usage and one `error:` line."""
     a_file = tmp_path / "afile"
     a_file.write_text("not a folder")
+    monkeypatch.chdir(tmp_path)
     argv = [a.replace("{file}", str(a_file)) for a in argv]
-    result = subprocess.run([sys.executable, "-m", *argv], capture_output=True, text=True, cwd=tmp_path,
-                            env={**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy"})
-    assert result.returncode == 2, (result.returncode, result.stderr[-1500:])
-    assert "error:" in result.stderr and flag in result.stderr and "Traceback" not in result.stderr, result.stderr[-1500:]
+    with pytest.raises(SystemExit) as exit:
+        importlib.import_module(argv[0]).main(argv[1:])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit.value.code == 2 and err[-1].startswith("error: ") and flag in err[-1], err
     assert not (tmp_path / "world").exists()
+
+
+def test_a_real_process_ends_with_the_error_line_not_a_traceback(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "trainers.record", "--seed", "99999999999999", "--out", "d"],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: argument --seed: must be a seed in [0, 2147483647]")
+    assert not (tmp_path / "d").exists()     # refused before dataset.json was written (it crashed after, before)
 
 
 @pytest.mark.parametrize("argv, says", [

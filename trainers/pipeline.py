@@ -88,6 +88,8 @@ class PipelineConfig:
     rounds: int = -1               # rounds of checking the world in the real env and training on where it was wrong
                                    # (trainers.check; -1: the preset's, 0: none); they stop early once the error stops falling
     round_steps: int = 0           # world training steps a round (0: the preset's)
+    check_seed: int = -1           # first seed block of the checks (check-r uses this + r; -1: --seed + 600); a run
+                                   # --init from a world checked before takes a fresh block here
     init: str = ""                 # the world stage trains on from this world's weights (it must hold this run's
                                    # tokenizer), e.g. a shipped world re-made with new data or training code
 
@@ -161,12 +163,13 @@ def run_rounds(config: PipelineConfig, p: dict, work: Path, records: Path, token
     measures the last world. Returns the world to ship, the data folders it was trained on, and each round's
     figures (error, data, time)."""
     common = ["--env", config.env] + (["--max-steps", str(config.max_steps)] if config.max_steps > 0 else [])
+    check_seed = config.seed + 600 if config.check_seed < 0 else config.check_seed
     used, rounds, best = list(sources), [], (world, list(sources))
     for r in range(1, p["rounds"] + 2):
         found = work / "data" / f"round{r}"
         stage = Stage(f"check-{r}", ["trainers.check", "--world", str(world), *common, "--layouts", str(p["check_layouts"]),
                                      "--states", str(p["check_states"]), "--per-situation", str(p["check_per_situation"]),
-                                     "--seed", str(config.seed + 600 + r),
+                                     "--seed", str(check_seed + r),
                                      "--out", str(found)], [found / "manifest.json", found / "check.json"],
                       [world / "world.json", world / "world.safetensors"], False)
         done[stage.name] = run_stage(stage, records)
@@ -234,12 +237,13 @@ def pipeline(config: PipelineConfig, argv: list[str]) -> dict:
         Stage("tokenizer", ["trainers.tokenizer", "--data", *map(str, sources), "--out", str(tokenizer.parent),
                             "--steps", str(p["tokenizer_steps"]), "--seed", str(config.seed)], [tokenizer], manifests, True),
     ]
+    check_seed = config.seed + 600 if config.check_seed < 0 else config.check_seed
     if config.init:   # let the real env check the world trained on first: what it gets wrong is recorded and trained on
         checked = work / "data" / "round0"
         stages.append(Stage("check-0", ["trainers.check", "--world", config.init, "--env", config.env,
                                         *(["--max-steps", str(config.max_steps)] if config.max_steps > 0 else []),
                                         "--layouts", str(p["check_layouts"]), "--states", str(p["check_states"]),
-                                        "--per-situation", str(p["check_per_situation"]), "--seed", str(config.seed + 600),
+                                        "--per-situation", str(p["check_per_situation"]), "--seed", str(check_seed),
                                         "--out", str(checked)], [checked / "manifest.json", checked / "check.json"],
                             [Path(config.init) / "world.json", Path(config.init) / "world.safetensors"], False))
         sources, manifests = sources + [checked], manifests + [checked / "manifest.json"]   # new lists: the

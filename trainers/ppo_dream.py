@@ -22,7 +22,7 @@ import numpy as np
 
 from genie_env.agent import make_ppo, ppo_settings, save_agent
 from genie_env.checkpoint import check_resume, load_checkpoint, save_checkpoint
-from genie_env.config import fail, parse_config, run_cli
+from genie_env.config import parse_config, run_cli
 from genie_env.frames import check_minigrid_env
 from genie_env.io import atomic_write_json, read_json
 from genie_lab.agents import check_same_game, real_time_limit, run_dream_episodes, run_real_episodes
@@ -197,10 +197,7 @@ def train(config: PPOConfig) -> dict:
 def main(argv=None) -> None:
     config = parse_config(PPOConfig, argv, __doc__, {"actions": ["latent", "env"]},
                           rules={"eval_every": (0, None, "a count >= 0 (0: never)")})
-    try:
-        info = train(config)
-    except (ValueError, FileNotFoundError) as e:
-        fail(f"{e}")
+    info = train(config)   # a ValueError ends as one error: line (run_cli)
     print(f"ppo: {info['timesteps']} steps in {info['train_seconds']:.0f} s ({info['trained_in']}); saved {config.out}")
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from genie_env.config import fail, parse_config, run_cli
+from genie_env.config import parse_config, run_cli
 
 
 @dataclass
@@ -173,10 +173,7 @@ def train(config: PPOGPUConfig) -> dict:
 
 def main(argv=None) -> None:
     config = parse_config(PPOGPUConfig, argv, __doc__)
-    try:
-        info = train(config)
-    except (ValueError, FileNotFoundError) as e:
-        fail(f"{e}")
+    info = train(config)   # a ValueError ends as one error: line (run_cli)
     print(f"ppo_gpu: {info['timesteps']} steps in {info['train_seconds']:.0f} s on {info['device']} "
           f"({info['timesteps'] / max(info['train_seconds'], 1e-9):,.0f} steps/s); saved {config.out}")
 

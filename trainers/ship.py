@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genie_env.config import fail, parse_config, run_cli
+from genie_env.config import parse_config, run_cli
 from genie_env.world_file import copy_world
 
 
@@ -22,10 +22,7 @@ class ShipConfig:
 
 def main(argv=None) -> None:
     config = parse_config(ShipConfig, argv, __doc__)
-    try:
-        copy_world(config.world, config.out)
-    except (ValueError, FileNotFoundError) as e:
-        fail(f"{e}")
+    copy_world(config.world, config.out)   # a ValueError ends as one error: line (run_cli)
     print(f"ship: {config.world} -> {config.out}")
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from genie_env.checkpoint import build_checked, latest_checkpoint, read_model_extra, resume, save_checkpoint, save_model
-from genie_env.config import fail, parse_config, run_cli
+from genie_env.config import parse_config, run_cli
 from genie_env.dataset import Dataset, dataset_digest
 from genie_env.io import lock_folder, make_folder
 from genie_env.tokenizer import Tokenizer, TokenizerConfig, frame_psnr
@@ -111,10 +111,7 @@ def train(config: TrainTokenizerConfig) -> dict:
 
 def main(argv=None) -> None:
     config = parse_config(TrainTokenizerConfig, argv, __doc__)
-    try:
-        metrics = train(config)
-    except (ValueError, FileNotFoundError) as e:
-        fail(f"{e}")
+    metrics = train(config)   # a ValueError ends as one error: line (run_cli)
     print(f"tokenizer: val psnr {metrics.get('val/psnr', float('nan')):.2f} dB, saved {config.out}/tokenizer.safetensors")
 
 

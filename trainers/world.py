@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from genie_env.checkpoint import build_checked, latest_checkpoint, load_model, resume, save_checkpoint
-from genie_env.config import fail, parse_config, run_cli
+from genie_env.config import parse_config, run_cli
 from genie_env.dataset import Dataset, dataset_digest
 from genie_env.dynamics import Dynamics, DynamicsConfig, tile_patterns
 from genie_env.io import lock_folder, read_json, save_tensors, sha256_file
@@ -368,10 +368,7 @@ def train(config: TrainWorldConfig) -> dict:
 
 def main(argv=None) -> None:
     config = parse_config(TrainWorldConfig, argv, __doc__)
-    try:
-        metrics = train(config)
-    except (ValueError, FileNotFoundError) as e:
-        fail(f"{e}")
+    metrics = train(config)   # a ValueError ends as one error: line (run_cli)
     print(f"world: val frame-exact {metrics.get('val/dynamics/frame_exact', float('nan')):.4f}; saved {config.out}/world.safetensors")
 
 
