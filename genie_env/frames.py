@@ -59,8 +59,12 @@ def check_frames(frames, name: str = "frames", ndim: int = 4) -> np.ndarray:
     return frames
 
 
-def psnr(a: np.ndarray, b: np.ndarray, cap: float = 60.0) -> np.ndarray:
-    """Per-frame PSNR in dB between uint8 frames (..., 64, 64, 3); identical frames score `cap`."""
+def psnr(a, b, cap: float = 60.0):
+    """Per-frame PSNR in dB between uint8 frames (..., 64, 64, 3), numpy arrays or torch tensors (then a tensor, in
+    float32 on their device); identical frames score `cap`."""
+    if not isinstance(a, np.ndarray):   # torch tensors: the tokenizer's metrics, on its device
+        err = (a.float() - b.float()).pow(2).flatten(-3).mean(-1)
+        return (10 * (255.0**2 / err.clamp(min=1e-10)).log10()).clamp(max=cap)
     diff = a.astype(np.float64) - b.astype(np.float64)
     mse = (diff**2).reshape(*diff.shape[:-3], -1).mean(-1)
     with np.errstate(divide="ignore"):

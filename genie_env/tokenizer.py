@@ -14,15 +14,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
 
-from genie_env.frames import PATCH
+from genie_env.frames import PATCH, psnr as frame_psnr
 from genie_env.nn import VectorQuantizer
-
-
-def frame_psnr(a: torch.Tensor, b: torch.Tensor, cap: float = 60.0) -> torch.Tensor:
-    """Per-frame PSNR in dB between uint8 frames (N, 64, 64, 3) as tensors; identical frames score `cap` (the
-    numpy twin for arrays is genie_env.frames.psnr)."""
-    err = (a.float() - b.float()).pow(2).flatten(1).mean(1)
-    return (10 * torch.log10(255.0**2 / err.clamp(min=1e-10))).clamp(max=cap)
 
 
 @dataclass

@@ -117,3 +117,21 @@ def test_bad_worlds_and_envs_end_with_an_error_line(argv, says, tmp_path):
     result = subprocess.run([sys.executable, "-m", *argv], capture_output=True, text=True, cwd=tmp_path,
                             env={**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy"})
     assert result.returncode == 2 and says in result.stderr and "Traceback" not in result.stderr, result.stderr[-1500:]
+
+
+def test_ctrl_c_ends_a_run_with_one_line_not_a_traceback(tiny_data, tmp_path):
+    """SIGINT (Ctrl-C) in the middle of training: the last line says interrupted and how to go on, exit 130."""
+    import signal
+    import time
+
+    run = subprocess.Popen([sys.executable, "-m", "trainers.tokenizer", "--data", str(tiny_data), "--out",
+                            str(tmp_path / "tok"), "--steps", "100000", "--batch-size", "4", "--hidden", "16"],
+                           stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.time() + 120
+    while time.time() < deadline and not (tmp_path / "tok" / "tb").exists():   # training has begun
+        time.sleep(0.2)
+    time.sleep(1.0)
+    run.send_signal(signal.SIGINT)
+    err = run.communicate(timeout=120)[1]
+    assert run.returncode == 130 and "Traceback" not in err, err[-1500:]
+    assert err.strip().splitlines()[-1].startswith("error: interrupted (Ctrl-C); a resumable run continues with --resume")

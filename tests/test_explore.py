@@ -223,7 +223,7 @@ def test_warm_start_carries_weights_by_look(tiny_world, tiny_tokenizer, tiny_dat
     lam = LatentActionModel(copy.deepcopy(tiny_world.lam.config))
     dynamics = Dynamics(copy.deepcopy(tiny_world.dynamics.config))
     dynamics.set_tiles(tiny_world.dynamics.tile_table.cpu())
-    carried = warm_start(lam, dynamics, tiny_world, looks)
+    carried = warm_start(lam, dynamics, tiny_world, looks, tiny_world.pixels)   # ids split off one look: by pixels
     assert carried["ids_carried"] == carried["ids"] and carried["tiles_carried"] == carried["tiles"]
     for new, old in ((lam, tiny_world.lam), (dynamics, tiny_world.dynamics)):
         for key, value in new.state_dict().items():

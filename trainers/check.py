@@ -24,7 +24,7 @@ from genie_env.config import parse_config, run_cli
 from genie_env.dataset import FORMAT_VERSION, shard_name, write_shard
 from genie_env.frames import check_minigrid_env
 from genie_env.io import atomic_write_json, make_folder
-from genie_lab.episodes import play_episode
+from genie_lab.episodes import episode_seed, play_episode
 from genie_lab.explore import Archive, rooms
 
 NUM_ACTIONS = 7
@@ -69,7 +69,7 @@ def check(config: CheckConfig) -> dict:
     start = time.time()
     world = load_world_model(config.world)
     spent: dict = {}
-    first = config.seed * 1_000_000
+    first = episode_seed(config.seed, 0)   # the seed block every recorder and check draws layouts from
     pool = explore_pool(config.env, config.layouts, first, max_steps=config.max_steps, steps=spent)
     picks = uniform_picks(pool, config.states, first)
     if config.per_situation:   # the rare situations get states of their own, not only their uniform share

@@ -19,7 +19,8 @@ from genie_env.checkpoint import build_checked, latest_checkpoint, read_model_ex
 from genie_env.config import parse_config, run_cli
 from genie_env.dataset import Dataset, dataset_digest
 from genie_env.io import lock_folder, make_folder
-from genie_env.tokenizer import Tokenizer, TokenizerConfig, frame_psnr
+from genie_env.frames import psnr as frame_psnr
+from genie_env.tokenizer import Tokenizer, TokenizerConfig
 from genie_lab.loop import LoopSpec, run_loop
 
 

@@ -196,7 +196,8 @@ def validate(brain: Brain, data: Dataset, ids: np.ndarray, steps: np.ndarray, co
     return {f"val/{k}": v / len(steps) for k, v in totals.items()}
 
 
-def warm_start_from(folder: str, tokenizer: Tokenizer, lam, dynamics, looks: torch.Tensor) -> dict:
+def warm_start_from(folder: str, tokenizer: Tokenizer, lam, dynamics, looks: torch.Tensor,
+                    pixels: torch.Tensor | None = None) -> dict:
     """genie_lab.warm_start from the world in `folder`, which must hold this run's tokenizer."""
     from genie_env.world import load_world_model
     from genie_lab.warm_start import warm_start
@@ -205,7 +206,7 @@ def warm_start_from(folder: str, tokenizer: Tokenizer, lam, dynamics, looks: tor
     theirs, ours = old.tokenizer.state_dict(), tokenizer.state_dict()
     if set(theirs) != set(ours) or any(not torch.equal(theirs[k].cpu(), ours[k].cpu()) for k in ours):
         raise ValueError(f"--init {folder}: that world was made with another tokenizer than --tokenizer")
-    return warm_start(lam, dynamics, old, looks)
+    return warm_start(lam, dynamics, old, looks, pixels)
 
 
 def world_models(config: TrainWorldConfig, vocab_size: int, num_tiles: int) -> tuple:
@@ -288,7 +289,7 @@ def train(config: TrainWorldConfig) -> dict:
     lam, dynamics = world_models(config, len(vocab), len(tiles))
     dynamics.set_tiles(tiles)
     if config.init:
-        carried = warm_start_from(config.init, tokenizer, lam, dynamics, patches[vocab])
+        carried = warm_start_from(config.init, tokenizer, lam, dynamics, patches[vocab], pixels)
         print(f"world: weights from {config.init} ({carried['ids_carried']}/{carried['ids']} ids, "
               f"{carried['tiles_carried']}/{carried['tiles']} tile patterns carried over)", flush=True)
     rank, world_size, device = setup_distributed(device)
