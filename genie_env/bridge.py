@@ -20,8 +20,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
+from minigrid.core.actions import Actions
 
-ENV_ACTION_NAMES = ("left", "right", "forward", "pickup", "drop", "toggle", "done")
+ENV_ACTION_NAMES = tuple(action.name for action in Actions)   # MiniGrid's own names, in its order: left ... done
 NOOP = len(ENV_ACTION_NAMES)          # the effect class of "the frame did not change"
 EFFECT_NAMES = ENV_ACTION_NAMES + ("no-op",)
 # info["meaning"] of a step: one that changed nothing says so in plain words (issue 25: "done" in Empty answered

@@ -4,8 +4,10 @@ when a window opens, not before."""
 from __future__ import annotations
 
 import numpy as np
+from minigrid.core.actions import Actions
 
-ENV_ACTION_KEYS = {"K_LEFT": 0, "K_RIGHT": 1, "K_UP": 2, "K_p": 3, "K_d": 4, "K_t": 5}
+ENV_ACTION_KEYS = {"K_LEFT": int(Actions.left), "K_RIGHT": int(Actions.right), "K_UP": int(Actions.forward),
+                   "K_p": int(Actions.pickup), "K_d": int(Actions.drop), "K_t": int(Actions.toggle)}
 HELP = (("Left / Right", "turn left / right"), ("Up", "move forward"), ("P / D / T", "pickup / drop / toggle"),
         ("0-9", "a raw latent action (the dream)"), ("R", "reset"), ("H", "show / hide these keys"), ("Esc", "quit"))
 STATUS_LINES = 2                  # a long status wraps onto a second line instead of running off the window (issue 25)
