@@ -108,7 +108,7 @@ def check(config: CheckConfig) -> dict:
 
 
 def main(argv=None) -> None:
-    config = parse_config(CheckConfig, argv, __doc__)
+    config = parse_config(CheckConfig, argv, __doc__, rules={"legs": (0, None, "a count >= 0 (0: the seven tries only)")})
     result = check(config)   # a ValueError ends as one error: line (run_cli)
     print(f"check: all seven actions right from {100 * result['all_right']:.2f} % of {result['states']} states "
           f"(worst situation {100 * result['situation_min']:.1f} %); recorded {result['recorded_episodes']} episodes, "
