@@ -76,7 +76,7 @@ def run_cli(main) -> None:
         fail(f"{type(e).__name__}: {e} (set GENIE_TRACEBACK=1 for the traceback)", 1)
 
 
-def check_value(name: str, value, rules: dict | None = None) -> str | None:
+def value_problem(name: str, value, rules: dict | None = None) -> str | None:
     """Why `value` is not allowed for the field `name` (None if it is): its rule in RULES (or `rules`), and any
     float must be finite."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -90,7 +90,7 @@ def check_value(name: str, value, rules: dict | None = None) -> str | None:
     return None
 
 
-def check_output_path(value: str) -> str | None:
+def output_path_problem(value: str) -> str | None:
     """Why files cannot be written at `value` (None if they can): an existing ancestor that is not a folder."""
     path = Path(value)
     for parent in [path, *path.parents][1:] if path.suffix else [path, *path.parents]:
@@ -102,7 +102,7 @@ def check_output_path(value: str) -> str | None:
 def parse_config(cls, argv=None, description: str | None = None, choices: dict | None = None,
                  rules: dict | None = None):
     """Build `cls` from command-line flags named after its fields (`--field-name`); every value is checked
-    (`check_value`, output paths with `check_output_path`, `device` with genie_env.world_file.resolve_device)
+    (`value_problem`, output paths with `output_path_problem`, `device` with genie_env.world_file.resolve_device)
     before the script does any work, and a bad one is argparse's `error:` line and exit code 2."""
     parser = Parser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     hints = typing.get_type_hints(cls)
@@ -126,9 +126,9 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace, rules:
     for name, value in vars(args).items():
         flag = "--" + name.replace("_", "-")
         for item in value if isinstance(value, list) else [value]:
-            problem = check_value(name, item, rules)
+            problem = value_problem(name, item, rules)
             if problem is None and name in OUTPUT_FIELDS and isinstance(item, str) and item:
-                problem = check_output_path(item)
+                problem = output_path_problem(item)
             if problem is None and name == "device" and isinstance(item, str):
                 from genie_env.world_file import resolve_device
 

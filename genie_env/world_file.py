@@ -218,7 +218,7 @@ def _dream_behaviour(meta: dict, lam, source) -> tuple[bool, bool]:
                 or not all(isinstance(v, bool) for v in dream.values()):
             raise ValueError(f"{source}: 'dream' must be {{\"anchored\": bool, \"applies_guard\": bool}}, got {dream!r}")
         return dream["anchored"], dream["applies_guard"]
-    config = meta["info"].get("config") or {} if isinstance(meta["info"], dict) else {}
+    config = meta["info"].get("config") or {}   # info is an object (_check_info ran first)
     anchored = bool(config.get("anchor_latents")) and config.get("bottleneck") == "categorical" \
         and lam.config.num_actions >= len(ENV_ACTION_NAMES)
     return anchored, not config.get("counterfactual_noops")

@@ -10,7 +10,7 @@ import typing
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from genie_env.config import RULES, check_value, parse_config
+from genie_env.config import RULES, parse_config, value_problem
 
 SCRIPTS = {"trainers.record": "RecordConfig", "trainers.tokenizer": "TrainTokenizerConfig",
            "trainers.world": "TrainWorldConfig", "trainers.check": "CheckConfig", "trainers.bridge": "BridgeConfig",
@@ -46,7 +46,7 @@ def test_a_flag_value_is_held_to_its_rule_or_refused_with_exit_2(field, value, c
         assert "error:" in err and (flag in err or "invalid" in err), err
         return
     parsed = getattr(config, name)
-    assert isinstance(parsed, kind) and check_value(name, parsed) is None
+    assert isinstance(parsed, kind) and value_problem(name, parsed) is None
     if name in RULES:   # what was accepted lies in the rule's range
         low, high, _ = RULES[name]
         assert (low is None or parsed >= low) and (high is None or parsed <= high)

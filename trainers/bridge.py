@@ -32,11 +32,7 @@ class BridgeConfig:
 
 
 def main(argv=None) -> None:
-    config = parse_config(BridgeConfig, argv, __doc__)
-    if config.labels < 1:   # with none, every latent would mean the first action ("left")
-        fail(f"--labels must be >= 1 (labelled transitions the bridge is fitted on), got {config.labels}")
-    if config.cover_labels < 0:
-        fail(f"--cover-labels must be >= 0 (labels chosen to cover every kind of change), got {config.cover_labels}")
+    config = parse_config(BridgeConfig, argv, __doc__)   # --labels >= 1, --cover-labels >= 0 (config.RULES)
     try:
         world = load_world_model(config.world)
         data = Dataset.load(config.data)

@@ -157,6 +157,11 @@ def run_stage(stage: Stage, records: Path) -> dict:
     return {**record, "ran": True}
 
 
+def first_check_seed(config: PipelineConfig) -> int:
+    """The seed block of check-0; check-r uses it + r (--check-seed, or --seed + 600)."""
+    return config.seed + 600 if config.check_seed < 0 else config.check_seed
+
+
 def run_rounds(config: PipelineConfig, p: dict, work: Path, records: Path, tokenizer: Path, world: Path,
                sources: list[Path], done: dict) -> tuple[Path, list[Path], list[dict]]:
     """Active data collection: check the world in the real env from uniformly drawn explorer states
@@ -165,7 +170,7 @@ def run_rounds(config: PipelineConfig, p: dict, work: Path, records: Path, token
     measures the last world. Returns the world to ship, the data folders it was trained on, and each round's
     figures (error, data, time)."""
     common = ["--env", config.env] + (["--max-steps", str(config.max_steps)] if config.max_steps > 0 else [])
-    check_seed = config.seed + 600 if config.check_seed < 0 else config.check_seed
+    check_seed = first_check_seed(config)
     used, rounds, best = list(sources), [], (world, list(sources))
     for r in range(1, p["rounds"] + 2):
         found = work / "data" / f"round{r}"
@@ -239,7 +244,7 @@ def pipeline(config: PipelineConfig, argv: list[str]) -> dict:
         Stage("tokenizer", ["trainers.tokenizer", "--data", *map(str, sources), "--out", str(tokenizer.parent),
                             "--steps", str(p["tokenizer_steps"]), "--seed", str(config.seed)], [tokenizer], manifests, True),
     ]
-    check_seed = config.seed + 600 if config.check_seed < 0 else config.check_seed
+    check_seed = first_check_seed(config)
     if config.init:   # let the real env check the world trained on first: what it gets wrong is recorded and trained on
         checked = work / "data" / "round0"
         stages.append(Stage("check-0", ["trainers.check", "--world", config.init, "--env", config.env,
