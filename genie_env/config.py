@@ -29,9 +29,9 @@ RULES: dict[str, tuple] = {
         "rollouts", "policy_episodes", "rule_horizon", "policy_horizon", "state_layouts", "max_frames")},
     **{name: _COUNT0 for name in (
         "cover_labels", "focus_data", "hard_rows", "max_steps", "per_situation", "start_states", "episodes",
-        "round_steps", "world_steps", "state_dreams", "states_per_situation", "rule_episodes")},
+        "round_steps", "world_steps", "check_layouts", "check_states", "state_dreams", "states_per_situation", "rule_episodes")},
     "explore_layouts": (-1, None, "a count >= 0, or -1 for the preset's"),
-    "rounds": (-1, None, "a count >= 0, or -1 for the preset's"),
+    **{name: (-1, None, "a count >= 0, or -1 for the preset's") for name in ("rounds", "check_per_situation")},
     **{name: (0, SEED_MAX, f"a seed in [0, {SEED_MAX}]") for name in ("seed", "state_seed")},
     "check_seed": (-1, SEED_MAX, f"a seed in [0, {SEED_MAX}], or -1 for --seed + 600"),
     **{name: _SHARE for name in ("epsilon", "persistence", "gamma", "gae_lambda", "noop_uniform")},

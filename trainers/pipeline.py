@@ -20,7 +20,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from genie_env.config import fail, parse_config, run_cli
@@ -92,8 +92,13 @@ class PipelineConfig:
     round_steps: int = 0           # world training steps a round (0: the preset's)
     check_seed: int = -1           # first seed block of the checks (check-r uses this + r; -1: --seed + 600); a run
                                    # --init from a world checked before takes a fresh block here
+    check_layouts: int = 0         # layouts each check explores (0: the preset's)
+    check_states: int = 0          # states each check draws uniformly (0: the preset's)
+    check_per_situation: int = -1  # and up to this many more of every situation (-1: the preset's)
     init: str = ""                 # the world stage trains on from this world's weights (it must hold this run's
                                    # tokenizer), e.g. a shipped world re-made with new data or training code
+    init_data: list[str] = field(default_factory=list)   # with --init: data of earlier checks (the rounds that world
+                                   # trained on, its own last check), trained on again beside this run's check-0
 
 
 def git_commit() -> str:
@@ -208,16 +213,21 @@ def pipeline(config: PipelineConfig, argv: list[str]) -> dict:
     if config.preset not in PRESETS:
         raise ValueError(f"--preset must be one of {sorted(PRESETS)}, got {config.preset!r}")
     p = dict(PRESETS[config.preset])
-    for key in ("episodes", "world_steps", "round_steps"):
+    for key in ("episodes", "world_steps", "round_steps", "check_layouts", "check_states"):
         if getattr(config, key) < 0:
             raise ValueError(f"--{key.replace('_', '-')} must be >= 0 (0: the preset's), got {getattr(config, key)}")
         p[key] = getattr(config, key) or p[key]
+    if config.init_data and not config.init:
+        raise ValueError("--init-data names data recorded for the --init world; give --init too")
+    for folder in config.init_data:
+        if not (Path(folder) / "manifest.json").is_file():
+            raise ValueError(f"--init-data {folder}: no dataset there (no manifest.json)")
     out = Path(config.out)
     work = Path(config.work) if config.work else default_work(out)
     records = make_folder(work / "stages")
     lock = lock_folder(work)   # noqa: F841  (held until the pipeline returns: a second one into --work is refused)
     make_folder(out)
-    for key in ("explore_layouts", "rounds"):
+    for key in ("explore_layouts", "rounds", "check_per_situation"):
         if getattr(config, key) >= 0:
             p[key] = getattr(config, key)
     data, expert, heldout = work / "data" / "train", work / "data" / "expert", work / "data" / "heldout"
@@ -253,8 +263,9 @@ def pipeline(config: PipelineConfig, argv: list[str]) -> dict:
                                         "--per-situation", str(p["check_per_situation"]), "--seed", str(check_seed),
                                         "--out", str(checked)], [checked / "manifest.json", checked / "check.json"],
                             [Path(config.init) / "world.json", Path(config.init) / "world.safetensors"], False))
-        sources, manifests = sources + [checked], manifests + [checked / "manifest.json"]   # new lists: the
-        # tokenizer stage above keeps reading what it read
+        extra = [Path(folder) for folder in config.init_data] + [checked]
+        sources, manifests = sources + extra, manifests + [folder / "manifest.json" for folder in extra]   # new
+        # lists: the tokenizer stage above keeps reading what it read
     stages += [
         Stage("world", ["trainers.world", "--data", *map(str, sources), "--tokenizer", str(tokenizer), "--out", str(world),
                         "--steps", str(p["world_steps"]), "--batch-size", str(p["batch_size"]), "--seed", str(config.seed),
