@@ -7,9 +7,10 @@
 Measured: (a) the real MiniGrid-Empty-8x8-v0 in one process, rendering each step's 64x64 frame (what the dream
 delivers as its observation); (b) one GenieDream-v0 env; (c) the vector env at each of `--sizes` worlds (on CUDA
 `--cuda-sizes`, up to 16k) stepped in one forward pass, with numpy observations ("vector") and with torch
-observations on the device ("vector torch": actions drawn on the device too); (b) and (c) on CPU, and on CUDA
-when present. Every measurement warms up first, then takes random actions for `--seconds` and reports env-steps
-per second (a vector step of N worlds counts N). Memory: the process's peak RSS so far (getrusage cannot be
+observations on the device ("vector torch": actions drawn on the device too); (d) the vector env with real env
+actions (`actions="env"`) at `--env-action-sizes`; (b)-(d) on CPU, and (b)-(c) on CUDA when present. Every
+measurement warms up first, then takes random actions for `--seconds` and reports env-steps per second (a vector
+step of N worlds counts N). Memory: the process's peak RSS so far (getrusage cannot be
 reset, so it only grows down the table) and, on CUDA, torch's peak allocation during the measurement.
 
 FLOPs: one env-step of the dream (the dynamics forward and the bridge's guard, as `WorldModel.dream_step` runs
@@ -105,9 +106,9 @@ def dream_env(world, device: str):
     return env, single_env_step(env, render=False)
 
 
-def dream_vector_env(world, device: str, num_envs: int, obs_backend: str = "numpy", **speed):
+def dream_vector_env(world, device: str, num_envs: int, obs_backend: str = "numpy", actions: str = "latent", **speed):
     envs = gym.make_vec("GenieDream-v0", num_envs=num_envs, vectorization_mode="vector_entry_point", world=world,
-                        device=device, obs_backend=obs_backend, **speed)
+                        device=device, obs_backend=obs_backend, actions=actions, **speed)
     return envs, vector_env_step(envs)
 
 
@@ -180,6 +181,8 @@ def main(argv=None) -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 8, 64, 256], help="vector env sizes on the CPU")
     parser.add_argument("--cuda-sizes", type=int, nargs="+", default=[256, 1024, 4096, 16384],
                         help="vector env sizes on CUDA")
+    parser.add_argument("--env-action-sizes", type=int, nargs="*", default=[64],
+                        help="vector env sizes also measured with actions='env' (real env actions, numpy observations)")
     parser.add_argument("--backends", nargs="+", choices=["numpy", "torch"], default=["numpy", "torch"],
                         help="observation backends of the vector env rows")
     parser.add_argument("--compile-mode", default=None, help="torch.compile mode of the CUDA vector rows' dream step "
