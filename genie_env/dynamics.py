@@ -21,7 +21,9 @@ import torch.nn.functional as F
 from einops import rearrange
 
 from genie_env.latent_action import group_tokens
-from genie_env.nn import Block
+from genie_env.nn import Block, LocalBlock
+
+TRUNKS = ("transformer", "local")
 
 
 @dataclass
@@ -38,6 +40,8 @@ class DynamicsConfig:
     heads: int = 4
     changed_weight: float = 4.0   # extra loss weight on tokens that differ from the current frame
     head_weight: float = 1.0
+    trunk: str = "transformer"    # "transformer": attention over the 64 tiles and the action token; "local":
+                                  # `layers` LocalBlocks on the 8x8 tile grid (3x3 reads, a max over the grid), MLP 2 x dim
 
 
 @dataclass
@@ -51,21 +55,28 @@ class Dynamics(nn.Module):
     def __init__(self, config: DynamicsConfig):
         super().__init__()
         self.config = c = config
+        if c.trunk not in TRUNKS:
+            raise ValueError(f"dynamics trunk must be one of {TRUNKS}, got {c.trunk!r}")
         positions = (c.grid // c.group) ** 2
         self.embed = nn.Embedding(c.vocab_size, c.token_dim)
         self.project = nn.Linear(c.context * c.group**2 * c.token_dim, c.dim)
-        self.action = nn.Linear(c.latent_dim, c.dim)
-        self.position = nn.Parameter(torch.zeros(1, positions + 1, c.dim))
-        self.blocks = nn.ModuleList(Block(c.dim, c.heads) for _ in range(c.layers))
+        if c.trunk == "transformer":
+            self.action = nn.Linear(c.latent_dim, c.dim)
+            self.position = nn.Parameter(torch.zeros(1, positions + 1, c.dim))
+            self.blocks = nn.ModuleList(Block(c.dim, c.heads) for _ in range(c.layers))
+        else:   # the action reaches every block; the grid's edge is the padding (MiniGrid's border is wall)
+            self.action = nn.Linear(c.latent_dim, c.layers * c.dim)
+            self.blocks = nn.ModuleList(LocalBlock(c.dim, 2 * c.dim) for _ in range(c.layers))
         self.norm = nn.LayerNorm(c.dim)
         self.to_logits = nn.Linear(c.dim, c.num_tiles)
-        self.to_heads = nn.Linear(c.dim, 2)
+        self.to_heads = nn.Linear(c.dim if c.trunk == "transformer" else 2 * c.dim, 2)
         # A copy path: most tiles do not change between frames, so the current tile gets a learned logit bonus
         # and the transformer only has to learn what changes (the pointer idea of See et al. 2017).
         self.copy_bonus = nn.Parameter(torch.tensor(4.0))
         # tile_table[t] = the g*g token ids of tile pattern t (row-major); set from data by `set_tiles`
         self.register_buffer("tile_table", torch.zeros(c.num_tiles, c.group**2, dtype=torch.long))
-        nn.init.normal_(self.position, std=0.02)
+        if c.trunk == "transformer":
+            nn.init.normal_(self.position, std=0.02)   # last, as before there were trunks: the same seed, the same world
 
     def set_tiles(self, table: torch.Tensor) -> None:
         """Tile patterns (num_tiles, g*g) of token ids, e.g. from `tile_patterns` over the training frames."""
@@ -101,15 +112,24 @@ class Dynamics(nn.Module):
     def forward(self, context: torch.Tensor, action: torch.Tensor) -> DynamicsOutput:
         """context tokens (B, W, 16, 16), action vectors (B, latent_dim) -> next-frame logits and heads."""
         c = self.config
+        side = c.grid // c.group
         x = self.project(group_tokens(self.embed(context), c.group))              # (B, P, dim)
-        x = torch.cat([self.action(action)[:, None], x], 1) + self.position       # (B, P + 1, dim)
-        for block in self.blocks:
-            x = block(x)
-        x = self.norm(x)
-        logits = rearrange(self.to_logits(x[:, 1:]), "b (h w) t -> b h w t", h=c.grid // c.group)  # (B, 8, 8, T)
+        if c.trunk == "transformer":
+            x = torch.cat([self.action(action)[:, None], x], 1) + self.position   # (B, P + 1, dim)
+            for block in self.blocks:
+                x = block(x)
+            x = self.norm(x)
+            tiles, summary = x[:, 1:], x[:, 0]
+        else:
+            x = x.view(len(x), side, side, c.dim)
+            for block, act in zip(self.blocks, self.action(action).chunk(c.layers, -1)):
+                x = block(x, act)
+            x = self.norm(x).flatten(1, 2)
+            tiles, summary = x, torch.cat([x.amax(1), x.mean(1)], -1)
+        logits = rearrange(self.to_logits(tiles), "b (h w) t -> b h w t", h=side)                # (B, 8, 8, T)
         current = self.to_tiles(context[:, -1])[..., None]                                       # (B, 8, 8, 1)
         logits = logits.scatter_add(-1, current, self.copy_bonus.expand(current.shape).to(logits.dtype))
-        heads = self.to_heads(x[:, 0])
+        heads = self.to_heads(summary)
         return DynamicsOutput(logits, heads[:, 0], heads[:, 1])
 
     def loss(self, out: DynamicsOutput, context: torch.Tensor, target: torch.Tensor, reward: torch.Tensor,

@@ -178,3 +178,25 @@ class Block(nn.Module):
         attended = F.scaled_dot_product_attention(q, k, v)                       # (B, heads, L, D / heads)
         x = x + self.proj(attended.transpose(1, 2).reshape(B, L, D))
         return x + self.mlp(self.norm2(x))
+
+
+class LocalBlock(nn.Module):
+    """One step of local rules on a grid of tiles (channels last): each tile reads its 3x3 neighbourhood (a
+    depthwise convolution: the tile ahead of the agent, a door beside it), what holds anywhere on the grid (a max
+    over the tiles: whether a key still lies somewhere) and the action, then mixes its channels (an MLP). Stacked,
+    the blocks carry a read as far as there are blocks: the agent's view, which MiniGrid propagates tile by tile
+    from the agent, is such a read."""
+
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.spatial = nn.Conv2d(dim, dim, 3, padding=1, groups=dim)
+        self.anywhere = nn.Linear(dim, dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+
+    def forward(self, x: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """x (B, H, W, dim), action (B, dim) -> (B, H, W, dim)."""
+        h = self.norm(x)
+        near = self.spatial(h.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        anywhere = self.anywhere(h.amax((1, 2)))
+        return x + self.mlp(near + (anywhere + action)[:, None, None])

@@ -6,6 +6,7 @@ from genie_env.dataset import Dataset
 from genie_env.dynamics import Dynamics, DynamicsConfig, tile_patterns
 from genie_env.latent_action import LatentActionConfig, LatentActionModel
 from genie_env.nn import VectorQuantizer
+from genie_env.world_file import WORLD_FORMAT_VERSION
 
 
 def frames_of(tiny_data, n):
@@ -276,7 +277,7 @@ def test_env_actions_step_with_the_step_read_while_choosing_the_latent():
 
 
 def test_the_dream_behaviour_is_stated_in_the_world_file(tiny_world_path, tmp_path):
-    """Format 5 states how the dream behaves ("dream": anchored, applies_guard); a bad section is refused by name,
+    """Format 5 on states how the dream behaves ("dream": anchored, applies_guard); a bad section is refused by name,
     and a format-4 world (no section) is read as its trainer's settings say, as before."""
     import json
     import shutil
@@ -284,7 +285,7 @@ def test_the_dream_behaviour_is_stated_in_the_world_file(tiny_world_path, tmp_pa
     from genie_env import load_world_model
 
     meta = json.loads((tiny_world_path / "world.json").read_text())
-    assert meta["version"] == 5 and meta["dream"] == {"anchored": True, "applies_guard": False}
+    assert meta["version"] == WORLD_FORMAT_VERSION and meta["dream"] == {"anchored": True, "applies_guard": False}
     folder = tmp_path / "w"
     shutil.copytree(tiny_world_path, folder)
     for bad in ({"anchored": True}, {"anchored": 1, "applies_guard": False}, None):
@@ -296,3 +297,65 @@ def test_the_dream_behaviour_is_stated_in_the_world_file(tiny_world_path, tmp_pa
     (folder / "world.json").write_text(json.dumps({**old, "version": 4}))
     world = load_world_model(folder)
     assert world.anchored and world.applies_guard and world.dream_guard is world.guard
+
+
+def test_a_format_5_world_has_a_transformer_trunk_and_a_bad_trunk_is_refused(tiny_world_path, tmp_path):
+    """Format 6 states the dynamics' trunk; a format-5 world (no trunk key) is read as the transformer it is."""
+    import json
+    import shutil
+
+    from genie_env import load_world_model
+
+    folder = tmp_path / "w"
+    shutil.copytree(tiny_world_path, folder)
+    meta = json.loads((folder / "world.json").read_text())
+    assert meta["dynamics"]["trunk"] == "transformer"
+    reference = load_world_model(tiny_world_path)
+    old = {**meta, "version": 5, "dynamics": {k: v for k, v in meta["dynamics"].items() if k != "trunk"}}
+    (folder / "world.json").write_text(json.dumps(old))
+    frame = reference.start_frame(np.array([0]))
+    assert np.array_equal(load_world_model(folder).dream(frame[:, None], [[1]]), reference.dream(frame[:, None], [[1]]))
+    (folder / "world.json").write_text(json.dumps({**meta, "dynamics": {**meta["dynamics"], "trunk": "rnn"}}))
+    with pytest.raises(ValueError, match="trunk must be one of"):
+        load_world_model(folder)
+    (folder / "world.json").write_text(json.dumps(old | {"version": 6}))
+    with pytest.raises(ValueError, match="missing keys \\['trunk'\\]"):
+        load_world_model(folder)
+
+
+def test_the_local_trunk_reads_only_its_neighbourhood_per_block_and_costs_under_5_mflop():
+    """The local trunk: one block moves a change at most one tile (3x3 reads) except through the grid-wide max,
+    and DoorKey's size of world (dim 32, 8 blocks) costs <= 5 MFLOP an env-step (the issue-24 budget)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from genie_env.nn import LocalBlock
+
+    torch.manual_seed(0)
+    block = LocalBlock(8, 16)
+    nn_anywhere = block.anywhere
+    torch.nn.init.zeros_(nn_anywhere.weight), torch.nn.init.zeros_(nn_anywhere.bias)   # no grid-wide read
+    x = torch.randn(1, 8, 8, 8)
+    poked = x.clone()
+    poked[0, 0, 0] += 5.0 * torch.randn(8)   # not a uniform shift: the norm would remove that
+    moved = (block(poked, torch.zeros(1, 8)) - block(x, torch.zeros(1, 8))).abs().sum(-1)[0] > 1e-6
+    assert moved[:2, :2].all() and not moved[2:].any() and not moved[:, 2:].any()
+    dynamics = Dynamics(DynamicsConfig(vocab_size=75, num_tiles=24, latent_dim=16, dim=32, layers=8, trunk="local"))
+    with FlopCounterMode(display=False) as counter:
+        out = dynamics(torch.randint(0, 75, (16, 1, 16, 16)), torch.randn(16, 16))
+    assert out.logits.shape == (16, 8, 8, 24) and out.reward.shape == (16,)
+    assert counter.get_total_flops() / 16 <= 5e6
+
+
+def test_a_local_trunk_world_trains_saves_and_dreams(tiny_data, tiny_tokenizer, tmp_path):
+    from genie_env import load_world_model
+    from trainers.world import TrainWorldConfig, train
+
+    out = tmp_path / "local"
+    train(TrainWorldConfig(data=[str(tiny_data)], tokenizer=str(tiny_tokenizer), out=str(out), steps=10, batch_size=8,
+                           eval_every=10, checkpoint_every=10, lam_dim=32, dim=16, layers=2, trunk="local",
+                           bridge_labels=50, start_states=16))
+    world = load_world_model(out)
+    assert world.dynamics.config.trunk == "local"
+    frame = world.start_frame(np.array([0, 0]))
+    dreamed = world.dream(frame[:, None], [[0, 1], [2, 3]])
+    assert dreamed.shape == (2, 2, 64, 64, 3) and dreamed.dtype == np.uint8

@@ -25,7 +25,7 @@ import torch
 from genie_env.checkpoint import build_checked, latest_checkpoint, load_model, resume, save_checkpoint
 from genie_env.config import parse_config, run_cli
 from genie_env.dataset import Dataset, dataset_digest
-from genie_env.dynamics import Dynamics, DynamicsConfig, tile_patterns
+from genie_env.dynamics import TRUNKS, Dynamics, DynamicsConfig, tile_patterns
 from genie_env.io import lock_folder, read_json, save_tensors, sha256_file
 from genie_env.latent_action import LatentActionConfig, LatentActionModel
 from genie_env.tokenizer import Tokenizer, TokenizerConfig
@@ -63,6 +63,8 @@ class TrainWorldConfig:
     batch_entropy: float = 0.05
     dim: int = 64
     layers: int = 4
+    trunk: str = "transformer"    # the dynamics' trunk: "transformer" (attention over the tiles) or "local" (stacked
+                                  # 3x3 reads of the tile grid: genie_env.nn.LocalBlock)
     changed_weight: float = 4.0
     val_fraction: float = 0.1
     start_states: int = 16384     # real resets drawn for the dream's reset bank (trainers.record.start_seed), beside the
@@ -217,7 +219,7 @@ def world_models(config: TrainWorldConfig, vocab_size: int, num_tiles: int) -> t
         layers=config.lam_layers, bottleneck=config.bottleneck, batch_entropy=config.batch_entropy), source)
     dynamics = build_checked(Dynamics, DynamicsConfig(
         vocab_size=vocab_size, num_tiles=num_tiles, context=config.context, latent_dim=lam.config.latent_dim,
-        dim=config.dim, layers=config.layers, changed_weight=config.changed_weight), source)
+        dim=config.dim, layers=config.layers, trunk=config.trunk, changed_weight=config.changed_weight), source)
     return lam, dynamics
 
 
@@ -368,7 +370,7 @@ def train(config: TrainWorldConfig) -> dict:
 
 
 def main(argv=None) -> None:
-    config = parse_config(TrainWorldConfig, argv, __doc__)
+    config = parse_config(TrainWorldConfig, argv, __doc__, {"trunk": list(TRUNKS)})
     metrics = train(config)   # a ValueError ends as one error: line (run_cli)
     print(f"world: val frame-exact {metrics.get('val/dynamics/frame_exact', float('nan')):.4f}; saved {config.out}/world.safetensors")
 
