@@ -207,6 +207,9 @@ def main(argv=None) -> None:
             name = "GenieDream-v0 vector" + (" torch" if backend == "torch" else "")
             rows += [measure(name, device, n, partial(dream_vector_env, args.world, device, n, backend, **speed), args.seconds)
                      for n in sizes]
+        rows += [measure("GenieDream-v0 vector actions=env", device, n,
+                         partial(dream_vector_env, args.world, device, n, "numpy", "env", **speed), args.seconds)
+                 for n in (args.env_action_sizes if device == "cpu" else [])]
     flops_per_step = dream_step_flops(args.world, "cpu")
     add_flop_rates(rows, flops_per_step, args.peak_tflops)
 

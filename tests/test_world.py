@@ -359,3 +359,16 @@ def test_a_local_trunk_world_trains_saves_and_dreams(tiny_data, tiny_tokenizer, 
     frame = world.start_frame(np.array([0, 0]))
     dreamed = world.dream(frame[:, None], [[0, 1], [2, 3]])
     assert dreamed.shape == (2, 2, 64, 64, 3) and dreamed.dtype == np.uint8
+
+
+def test_an_anchored_world_takes_env_action_i_as_latent_i(tiny_world):
+    """Latent i of an anchored world was trained as env action i, so env actions map to latents with no dream of
+    every latent (issue 24: actions="env" at the cost of one step); a world that is not anchored reads effects."""
+    frame = tiny_world.start_frame(np.zeros(7, np.int64))
+    assert tiny_world.anchored
+    assert np.array_equal(tiny_world.env_to_latent_action(frame, np.arange(7)), np.arange(7))
+    tiny_world.anchored = False
+    try:
+        assert tiny_world.env_to_latent_action(frame, np.arange(7)).shape == (7,)
+    finally:
+        tiny_world.anchored = True
