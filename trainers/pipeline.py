@@ -25,6 +25,7 @@ from pathlib import Path
 
 from genie_env.config import fail, parse_config, run_cli
 from genie_env.io import lock_folder, atomic_write_json, make_folder, read_json, sha256_file
+from genie_env.dynamics import TRUNKS
 from genie_lab.episodes import start_seed
 
 PRESETS = {
@@ -97,6 +98,7 @@ class PipelineConfig:
     check_per_situation: int = -1  # and up to this many more of every situation (-1: the preset's)
     init: str = ""                 # the world stage trains on from this world's weights (it must hold this run's
                                    # tokenizer), e.g. a shipped world re-made with new data or training code
+    trunk: str = "transformer"     # the world's dynamics trunk (trainers.world --trunk): "transformer" or "local"
     init_data: list[str] = field(default_factory=list)   # with --init: data of earlier checks (the rounds that world
                                    # trained on, its own last check), trained on again beside this run's check-0
 
@@ -162,6 +164,15 @@ def run_stage(stage: Stage, records: Path) -> dict:
     return {**record, "ran": True}
 
 
+# the world trainer's flags for each trunk (its defaults are the transformer's; the local trunk's size is the one
+# measured in docs/RESULTS.md, issue 20 session 5: 4.95 MFLOP an env-step)
+TRUNK_ARGS = {"transformer": [], "local": ["--trunk", "local", "--dim", "32", "--layers", "8"]}
+
+
+def trunk_args(config: PipelineConfig) -> list[str]:
+    return TRUNK_ARGS[config.trunk]
+
+
 def first_check_seed(config: PipelineConfig) -> int:
     """The seed block of check-0; check-r uses it + r (--check-seed, or --seed + 600)."""
     return config.seed + 600 if config.check_seed < 0 else config.check_seed
@@ -200,7 +211,8 @@ def run_rounds(config: PipelineConfig, p: dict, work: Path, records: Path, token
         stage = Stage(f"world-{r}", ["trainers.world", "--data", *map(str, used), "--tokenizer", str(tokenizer), "--out",
                                      str(nxt), "--steps", str(p["round_steps"]), "--batch-size", str(p["batch_size"]),
                                      "--seed", str(config.seed), "--start-states", str(p["start_states"]),
-                                     "--init", str(world), "--focus-data", "1", "--warmup", "50"],
+                                     "--init", str(world), "--focus-data", "1", "--warmup", "50",
+                                     *trunk_args(config)],
                       [nxt / "world.json", nxt / "world.safetensors"],
                       [*(folder / "manifest.json" for folder in used), tokenizer, world / "world.safetensors"], True)
         done[stage.name] = run_stage(stage, records)
@@ -269,7 +281,8 @@ def pipeline(config: PipelineConfig, argv: list[str]) -> dict:
     stages += [
         Stage("world", ["trainers.world", "--data", *map(str, sources), "--tokenizer", str(tokenizer), "--out", str(world),
                         "--steps", str(p["world_steps"]), "--batch-size", str(p["batch_size"]), "--seed", str(config.seed),
-                        "--start-states", str(p["start_states"]), *(["--init", config.init, "--warmup", "50"] if config.init else [])],
+                        "--start-states", str(p["start_states"]), *trunk_args(config),
+                        *(["--init", config.init, "--warmup", "50"] if config.init else [])],
               [world / "world.json", world / "world.safetensors"],
               [*manifests, tokenizer, *([Path(config.init) / "world.safetensors"] if config.init else [])], True),
     ]
@@ -306,7 +319,8 @@ def pipeline(config: PipelineConfig, argv: list[str]) -> dict:
 
 def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    config = parse_config(PipelineConfig, argv, f"{__doc__}\n{presets_help()}", {"preset": sorted(PRESETS)})
+    config = parse_config(PipelineConfig, argv, f"{__doc__}\n{presets_help()}", {"preset": sorted(PRESETS),
+                                                                                 "trunk": list(TRUNKS)})
     try:
         manifest = pipeline(config, argv)
     except (ValueError, subprocess.CalledProcessError) as e:
