@@ -64,12 +64,13 @@ def test_plot_latent_actions_example(tiny_world_path, tmp_path):
 
 def test_dream_speed_benchmark(tiny_world_path, tmp_path):
     out = run("benchmarks/dream_speed.py", "--world", tiny_world_path, "--seconds", "0.05", "--sizes", "1", "4",
-              "--cuda-sizes", "4", "--peak-tflops", "1", "--json", tmp_path / "speed.json")
+              "--env-action-sizes", "4", "--cuda-sizes", "4", "--peak-tflops", "1", "--json", tmp_path / "speed.json")
     result = json.loads((tmp_path / "speed.json").read_text())
     assert {"cpu", "cpu_count", "torch_threads", "torch", "cuda_device"} <= set(result["machine"])
     cpu_rows = [(r["env"], r["num_envs"]) for r in result["results"] if r["device"] == "cpu"]
     assert cpu_rows == [("MiniGrid-Empty-8x8-v0", 1), ("GenieDream-v0", 1), ("GenieDream-v0 vector", 1),
-                        ("GenieDream-v0 vector", 4), ("GenieDream-v0 vector torch", 1), ("GenieDream-v0 vector torch", 4)]
+                        ("GenieDream-v0 vector", 4), ("GenieDream-v0 vector torch", 1), ("GenieDream-v0 vector torch", 4),
+                        ("GenieDream-v0 vector actions=env", 4)]
     assert all(r["env_steps_per_s"] > 0 and r["peak_rss_mb"] > 0 for r in result["results"])
     # FLOPs of a step, counted from the model: the tiny world's dynamics (dim 32, 1 layer) costs well under 10 MFLOP
     assert 1e4 < result["flops_per_env_step"] < 1e7 and "MFLOP" in out
