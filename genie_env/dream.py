@@ -134,9 +134,10 @@ class DreamCore:
         return self.world.latents_for(self.ids, env_actions, outcome)
 
     def step_env(self, env_actions) -> tuple:
-        """Real env actions (N,) -> (latents (N,), then what `step` returns). Reading the latents dreams every
-        latent's greedy step already, so a greedy dream takes the chosen one's (one dynamics pass of K latents a
-        step, not K + 1); a sampling dream (temperature > 0) draws its step afresh."""
+        """Real env actions (N,) -> (latents (N,), then what `step` returns). In an anchored world action i is
+        latent i (one dynamics pass a step). Otherwise reading the latents dreams every latent's greedy step
+        already, so a greedy dream takes the chosen one's (one pass of K latents a step, not K + 1); a sampling
+        dream (temperature > 0) draws its step afresh."""
         latents, stepped = self.latents_for(env_actions, outcome=True)
         return (latents, *self.step(latents, stepped if self.temperature == 0 else None))
 

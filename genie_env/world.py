@@ -268,7 +268,8 @@ class WorldModel:
         as that same latent is taken (cycle consistency), then the one the bridge is surest of. An action no latent
         produces there (forward into a wall, pickup with nothing ahead) does nothing, so it maps to the latent
         that changes the frame least. With `outcome`, returns (latents, the greedy step each was dreamed to take:
-        next ids (N, 16, 16), reward (N,), end probability (N,)), for `dream_step(..., stepped=...)`.
+        next ids (N, 16, 16), reward (N,), end probability (N,)), for `dream_step(..., stepped=...)`; None in an
+        anchored world, where no step was dreamed to choose them.
         """
         asked = torch.as_tensor(actions, device=self.device).long()
         if self.anchored:   # latent i was trained as env action i: its dream is what the world learned that action
@@ -276,21 +277,15 @@ class WorldModel:
             # reading every latent's effect, all seven actions from 430 DoorKey-8x8 states; docs/RESULTS.md)
             latents = asked.clamp(max=self.num_actions - 1)
             self._require_bridge()
-            return (latents, self.step_ids(context_ids, latents)) if outcome else latents
+            return (latents, None) if outcome else latents   # nothing was dreamed to choose them
         effects, changes, probs, nxt, reward, end_prob = self._effects(context_ids)
         n, k = effects.shape
         match = effects == asked[:, None]                                          # IMPLAUSIBLE matches nothing
         clips = torch.cat([context_ids.repeat_interleave(k, 0), nxt.flatten(0, 1)[:, None]], 1)
         consistent = self.lam.infer(clips).view(n, k) == torch.arange(k, device=self.device)
         score = torch.where(match, consistent.float() + probs.gather(2, asked.view(-1, 1, 1).expand(-1, k, 1))[..., 0], -1.0)
-        # where no latent has the effect: in a world whose latents are anchored to env actions, the asked latent
-        # itself (its dreamed outcome is what the dynamics model learned that action does there, no-op included;
-        # where the world's dream applies a guard, a change real play never shows is held still, and a rare change
-        # the bridge misreads, such as stepping onto the goal, still happens); otherwise the latent that changes
-        # the least
-        own = asked.clamp(max=k - 1)
-        fallback = own if self.anchored else changes.argmin(1)
-        latents = torch.where(match.any(1), score.argmax(1), fallback)
+        # where no latent has the effect (anchored worlds returned above): the latent that changes the least
+        latents = torch.where(match.any(1), score.argmax(1), changes.argmin(1))
         if not outcome:
             return latents
         rows = torch.arange(n, device=self.device)

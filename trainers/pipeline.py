@@ -169,10 +169,6 @@ def run_stage(stage: Stage, records: Path) -> dict:
 TRUNK_ARGS = {"transformer": [], "local": ["--trunk", "local", "--dim", "32", "--layers", "8"]}
 
 
-def trunk_args(config: PipelineConfig) -> list[str]:
-    return TRUNK_ARGS[config.trunk]
-
-
 def first_check_seed(config: PipelineConfig) -> int:
     """The seed block of check-0; check-r uses it + r (--check-seed, or --seed + 600)."""
     return config.seed + 600 if config.check_seed < 0 else config.check_seed
@@ -212,7 +208,7 @@ def run_rounds(config: PipelineConfig, p: dict, work: Path, records: Path, token
                                      str(nxt), "--steps", str(p["round_steps"]), "--batch-size", str(p["batch_size"]),
                                      "--seed", str(config.seed), "--start-states", str(p["start_states"]),
                                      "--init", str(world), "--focus-data", "1", "--warmup", "50",
-                                     *trunk_args(config)],
+                                     *TRUNK_ARGS[config.trunk]],
                       [nxt / "world.json", nxt / "world.safetensors"],
                       [*(folder / "manifest.json" for folder in used), tokenizer, world / "world.safetensors"], True)
         done[stage.name] = run_stage(stage, records)
@@ -281,7 +277,7 @@ def pipeline(config: PipelineConfig, argv: list[str]) -> dict:
     stages += [
         Stage("world", ["trainers.world", "--data", *map(str, sources), "--tokenizer", str(tokenizer), "--out", str(world),
                         "--steps", str(p["world_steps"]), "--batch-size", str(p["batch_size"]), "--seed", str(config.seed),
-                        "--start-states", str(p["start_states"]), *trunk_args(config),
+                        "--start-states", str(p["start_states"]), *TRUNK_ARGS[config.trunk],
                         *(["--init", config.init, "--warmup", "50"] if config.init else [])],
               [world / "world.json", world / "world.safetensors"],
               [*manifests, tokenizer, *([Path(config.init) / "world.safetensors"] if config.init else [])], True),
