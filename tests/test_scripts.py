@@ -152,3 +152,27 @@ def test_dream_gif_starts_from_the_worlds_own_env():
     # a format-4 world draws a real frame it is started from back exactly: what the dream shows first is real
     obs, _ = env.reset(seed=0, options={"frame": render_frame(real)})
     assert np.array_equal(obs, render_frame(real))
+
+
+def test_random_play_benchmark_counts_episodes_in_dream_and_real(tiny_world_path, tmp_path):
+    """Uniform play, dream against real: as many ended episodes in each, successes within them, an interval
+    that holds the share."""
+    out = tmp_path / "random_play.json"
+    run("benchmarks/random_play.py", "--world", tiny_world_path, "--env", "MiniGrid-Empty-5x5-v0", "--episodes", "5",
+        "--envs", "3", "--json", out)
+    result = json.loads(out.read_text())
+    assert result["limit"] == 100   # Empty-5x5's own limit, shared by the dream
+    for side in ("real", "dream"):
+        r = result[side]
+        assert r["episodes"] == 5 and 0 <= r["successes"] <= 5 and r["success"] == r["successes"] / 5
+        assert r["success_95"][0] <= r["success"] <= r["success_95"][1]
+        assert 1 <= r["mean_length"] <= 100
+
+
+def test_wilson_interval():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from random_play import wilson
+
+    low, high = wilson(19, 600)
+    assert 0.019 < low < 0.0317 < high < 0.05   # 3.2 % of 600: about 2.0-4.9 %
+    assert wilson(0, 10)[0] == 0.0 and wilson(10, 10)[1] == 1.0 and wilson(0, 10)[1] > 0.2

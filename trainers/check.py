@@ -8,8 +8,12 @@ situation, so the rare ones a uniform draw almost never meets are checked too), 
 of the real env against the dream (genie_lab.states). From every state where some action dreams wrong it records
 new real episodes (a dataset folder with episode offsets, as `trainers.record --policy explore-archive` writes):
 each of the seven actions once from that state, then --legs legs of --leg-steps steps that act as the explorer does.
-The world learns from these frames alone (trainers.world --init ... --focus-data 1). `check.json` in --out holds
-the share of states the world got right, where it was wrong, and the real steps used.
+With --play-episodes N it also plays N long real episodes of --play-policy (uniform: MiniGrid's seven actions at
+random), every step dreamed from the real frame before it (genie_lab.lockstep), and records the same from every
+state where a step dreamed wrong (replayed from its reset seed): long play reaches the states far from the reset
+that a sparse reward depends on. The world learns from these frames alone (trainers.world --init ... --focus-data
+1). `check.json` in --out holds the share of states (and of play steps) the world got right, where it was wrong,
+and the real steps used.
 """
 from __future__ import annotations
 
@@ -25,9 +29,12 @@ from genie_env.dataset import FORMAT_VERSION, shard_name, write_shard
 from genie_env.frames import check_minigrid_env
 from genie_env.io import atomic_write_json, make_folder
 from genie_lab.episodes import episode_seed, play_episode
-from genie_lab.explore import Archive, rooms
+from genie_env.policies import POLICIES, make_policy
+from genie_lab.explore import Archive, restore, rooms
 
 NUM_ACTIONS = 7
+PLAY_POLICIES = [name for name in POLICIES if name != "explore-archive"]   # one episode at a time
+PLAY_SEED_OFFSET = 100_000   # the play episodes' reset seeds: the check's block + this + i (its layouts are below)
 
 
 @dataclass
@@ -41,6 +48,10 @@ class CheckConfig:
     legs: int = 2                 # explorer legs recorded from each wrong state, beside its seven one-step tries
     leg_steps: int = 20
     max_steps: int = 0            # the env's step limit (0: its own); as the data the world was trained on
+    play_episodes: int = 0        # also this many long real episodes of --play-policy, every step dreamed from the
+                                  # real frame before it (genie_lab.lockstep); where a step dreams wrong is recorded too
+    play_steps: int = 640         # steps of each (the episode's limit is raised to this where the env's is lower)
+    play_policy: str = "uniform"
     seed: int = 601
 
 
@@ -52,17 +63,27 @@ def leg(env, seed: int, rng, steps: int, first: int | None = None) -> dict:
                         seed, steps)
 
 
+def recorded_from(env, seed: int, rng, config: CheckConfig) -> list[dict]:
+    """What a check records from a state the world got wrong: each of the seven actions once, then --legs legs."""
+    return ([leg(env, seed, rng, 1, a) for a in range(NUM_ACTIONS)]
+            + [leg(env, seed, rng, config.leg_steps) for _ in range(config.legs)])
+
+
 def check(config: CheckConfig) -> dict:
     from genie_env.world import load_world_model
+    from genie_lab.lockstep import play_checked, play_envs
     from genie_lab.states import every_action_from, every_action_ok, explore_pool, situation_picks, states_at, uniform_picks
 
     check_minigrid_env(config.env)
     for name in ("layouts", "states", "leg_steps"):
         if getattr(config, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(config, name)}")
-    if config.legs < 0 or config.max_steps < 0 or config.per_situation < 0:
-        raise ValueError(f"--legs, --max-steps and --per-situation must be >= 0, got {config.legs}, {config.max_steps} "
-                         f"and {config.per_situation}")
+    if config.legs < 0 or config.max_steps < 0 or config.per_situation < 0 or config.play_episodes < 0:
+        raise ValueError(f"--legs, --max-steps, --per-situation and --play-episodes must be >= 0, got {config.legs}, "
+                         f"{config.max_steps}, {config.per_situation} and {config.play_episodes}")
+    if config.play_episodes and config.play_steps < 1:
+        raise ValueError(f"--play-steps must be >= 1, got {config.play_steps}")
+    make_policy(config.play_policy, np.random.default_rng(0))   # an unknown policy is refused before any work
     out = Path(config.out)
     if (out / "manifest.json").exists():
         raise ValueError(f"--out {out} already holds a checked round; choose another folder")
@@ -83,8 +104,17 @@ def check(config: CheckConfig) -> dict:
         if right.all():
             continue
         wrong_states += 1
-        episodes += [leg(env, seed, rng, 1, a) for a in range(NUM_ACTIONS)]
-        episodes += [leg(env, seed, rng, config.leg_steps) for _ in range(config.legs)]
+        episodes += recorded_from(env, seed, rng, config)
+    play = None
+    if config.play_episodes:   # long play reaches what a uniform draw weighs little: the states far from the reset
+        play = play_checked(world, config.env, config.play_episodes, config.play_steps, first + PLAY_SEED_OFFSET,
+                            config.play_policy)
+        spent["play"] = play["steps"]
+        (env,) = play_envs(config.env, 1, config.play_steps)
+        for seed, prefix, _, _ in play.pop("wrong"):
+            spent["replay"] = spent.get("replay", 0) + restore(env, seed, prefix)[1]
+            episodes += recorded_from(env, seed, rng, config)
+        env.close()
     make_folder(out)
     spec = {"format": "genie-dataset", "version": FORMAT_VERSION, "env": config.env, "policy": "check",
             "max_steps": config.max_steps, "seed": config.seed}
@@ -99,7 +129,8 @@ def check(config: CheckConfig) -> dict:
               "real_steps": {**spent, "total": sum(spent.values())},
               "recorded_episodes": len(episodes), "recorded_steps": steps, "seconds": round(time.time() - start, 1),
               **{k: report[k] for k in ("states", "all_right", "pairs_right", "right_per_action", "situations",
-                                        "situation_min", "wrong_where")}}
+                                        "situation_min", "wrong_where")},
+              **({"play": play} if play is not None else {})}
     atomic_write_json(out / "check.json", result)
     atomic_write_json(out / "manifest.json", {**spec, "env_id": config.env, "shards": shards,
                                               "counts": {"episodes": len(episodes), "steps": steps,
@@ -108,11 +139,16 @@ def check(config: CheckConfig) -> dict:
 
 
 def main(argv=None) -> None:
-    config = parse_config(CheckConfig, argv, __doc__, rules={"legs": (0, None, "a count >= 0 (0: the seven tries only)")})
+    config = parse_config(CheckConfig, argv, __doc__, choices={"play_policy": PLAY_POLICIES},
+                          rules={"legs": (0, None, "a count >= 0 (0: the seven tries only)")})
     result = check(config)   # a ValueError ends as one error: line (run_cli)
     print(f"check: all seven actions right from {100 * result['all_right']:.2f} % of {result['states']} states "
           f"(worst situation {100 * result['situation_min']:.1f} %); recorded {result['recorded_episodes']} episodes, "
           f"{result['recorded_steps']} steps from the {result['wrong_states']} wrong states in {config.out}")
+    if "play" in result:
+        play = result["play"]
+        print(f"check: {play['steps']} steps of {config.play_policy} play dreamed right on {100 * play['right']:.3f} % "
+              f"(worst situation {100 * play['situation_min']:.1f} %); {play['wrong_states']} wrong states recorded from")
 
 
 if __name__ == "__main__":

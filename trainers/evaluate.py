@@ -9,7 +9,9 @@ actions; the share of transitions each latent takes; open-loop rollout fidelity 
 real actions through the bridge; precision/recall of the episode-end head and the reward head's error. With
 --policies (`under_policies`): rollout fidelity driven by each policy's real actions on unseen seeds through the
 documented calls, and on those real transitions the guard's rates, latent consistency and the probe again, per
-class (the planner opens doors, which the held-out data may never do).
+class (the planner opens doors, which the held-out data may never do). With --states: all seven actions from
+states drawn uniformly over an explorer's reach (genie_lab.states). With --play-episodes: long uniform play, every
+step dreamed from the real frame before it (genie_lab.lockstep).
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from genie_env.frames import check_minigrid_env, psnr
 from genie_env.world import check_world_env, load_world_model
 from genie_lab.agents import check_same_game, real_time_limit, run_dream_episodes, run_real_episodes, starts_in_bank
 from genie_lab.measure import evaluate_policies, heads, probe, rollout_fidelity, save_grid_png, tpsnr
+from genie_lab.lockstep import play_checked
 from genie_lab.states import evaluate_states
 
 
@@ -90,6 +93,10 @@ def evaluate_world(args) -> dict:
         result["from_states"] = part("states", evaluate_states(
             world, env_id, args.states, args.state_layouts, args.state_seed, args.state_dreams, args.policy_horizon,
             args.states_per_situation))
+    if args.play_episodes:
+        play = play_checked(world, env_id, args.play_episodes, args.play_steps, args.play_seed)
+        play.pop("wrong")   # (seed, prefix) of each wrong state: for a check to record from, not for a report
+        result["play"] = part("play", play)
     result["seconds"] = seconds
     return result
 
@@ -156,6 +163,11 @@ def main(argv=None) -> None:
     world.add_argument("--states-per-situation", type=int, default=100,
                        help="also up to this many states of every situation (door locked/closed/open x key lying/"
                             "carried/dropped x room), all seven actions from each (0: skip)")
+    world.add_argument("--play-episodes", type=int, default=32,
+                       help="long uniform-play episodes on unseen seeds, every step dreamed from the real frame before it "
+                            "(0: skip; genie_lab.lockstep): states far from the reset, as play reaches them")
+    world.add_argument("--play-steps", type=int, default=640, help="steps of each of those episodes")
+    world.add_argument("--play-seed", type=int, default=7_300_000, help="first reset seed of those episodes")
     world.add_argument("--seed", type=int, default=0)
     world.add_argument("--json", default=None)
     agent = sub.add_parser("agent", help="a trained agent's success in the real env (and its return in the dream)")

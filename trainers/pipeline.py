@@ -33,17 +33,21 @@ PRESETS = {
                 "world_steps": 12000, "batch_size": 32, "start_states": 16384, "explore_layouts": 200, "legs": 30,
                 # rounds 0: in four measured runs a round's fine-tune was worse than the world it came from (docs/RESULTS.md,
                 # issue 20 sessions 3-4); the last check still measures the world, and --init runs check it first
-                "leg_steps": 20, "rounds": 0, "round_steps": 6000, "check_layouts": 60, "check_states": 600, "check_per_situation": 40, "evaluate": []},
+                "leg_steps": 20, "rounds": 0, "round_steps": 6000, "check_layouts": 60, "check_states": 600, "check_per_situation": 40,
+                "check_play_episodes": 64, "check_play_steps": 640, "evaluate": []},
     "seed": {"episodes": 1000, "expert_episodes": 300, "heldout_episodes": 100, "tokenizer_steps": 6000,
              "world_steps": 30000, "batch_size": 128, "start_states": 16384, "explore_layouts": 600, "legs": 30,
-             "leg_steps": 20, "rounds": 2, "round_steps": 10000, "check_layouts": 100, "check_states": 1000, "check_per_situation": 60, "evaluate": []},
+             "leg_steps": 20, "rounds": 2, "round_steps": 10000, "check_layouts": 100, "check_states": 1000, "check_per_situation": 60,
+             "check_play_episodes": 128, "check_play_steps": 640, "evaluate": []},
     "tiny": {"episodes": 4, "expert_episodes": 2, "heldout_episodes": 2, "tokenizer_steps": 20,
              "world_steps": 10, "batch_size": 8, "start_states": 8, "explore_layouts": 2, "legs": 3, "leg_steps": 5,
              "rounds": 1, "round_steps": 5, "check_layouts": 2, "check_states": 6, "check_per_situation": 0,
+             "check_play_episodes": 2, "check_play_steps": 10,
              # the world evaluation scaled to a world that learned nothing: it shows the stage runs, not figures
              "evaluate": ["--transitions", "200", "--clips", "20", "--rollouts", "4", "--policies", "uniform",
                           "--policy-episodes", "2", "--policy-horizon", "10", "--rule-episodes", "0", "--states", "7",
-                          "--state-layouts", "2", "--state-dreams", "2", "--states-per-situation", "0"]},
+                          "--state-layouts", "2", "--state-dreams", "2", "--states-per-situation", "0",
+                          "--play-episodes", "1", "--play-steps", "10"]},
 }
 
 # what each preset is for, as --help says it (measured times are in docs/RESULTS.md, not guessed here)
@@ -96,6 +100,8 @@ class PipelineConfig:
     check_layouts: int = 0         # layouts each check explores (0: the preset's)
     check_states: int = 0          # states each check draws uniformly (0: the preset's)
     check_per_situation: int = -1  # and up to this many more of every situation (-1: the preset's)
+    check_play_episodes: int = -1  # and this many long uniform-play episodes, every step checked (-1: the preset's, 0: none)
+    check_play_steps: int = 0      # steps of each (0: the preset's)
     init: str = ""                 # the world stage trains on from this world's weights (it must hold this run's
                                    # tokenizer), e.g. a shipped world re-made with new data or training code
     trunk: str = "transformer"     # the world's dynamics trunk (trainers.world --trunk): "transformer" or "local"
@@ -169,6 +175,13 @@ def run_stage(stage: Stage, records: Path) -> dict:
 TRUNK_ARGS = {"transformer": [], "local": ["--trunk", "local", "--dim", "32", "--layers", "8"]}
 
 
+def check_args(p: dict) -> list[str]:
+    """trainers.check's sizes as the preset (after the flags) asks for them."""
+    return ["--layouts", str(p["check_layouts"]), "--states", str(p["check_states"]), "--per-situation",
+            str(p["check_per_situation"]), "--play-episodes", str(p["check_play_episodes"]), "--play-steps",
+            str(p["check_play_steps"])]
+
+
 def first_check_seed(config: PipelineConfig) -> int:
     """The seed block of check-0; check-r uses it + r (--check-seed, or --seed + 600)."""
     return config.seed + 600 if config.check_seed < 0 else config.check_seed
@@ -186,8 +199,7 @@ def run_rounds(config: PipelineConfig, p: dict, work: Path, records: Path, token
     used, rounds, best = list(sources), [], (world, list(sources))
     for r in range(1, p["rounds"] + 2):
         found = work / "data" / f"round{r}"
-        stage = Stage(f"check-{r}", ["trainers.check", "--world", str(world), *common, "--layouts", str(p["check_layouts"]),
-                                     "--states", str(p["check_states"]), "--per-situation", str(p["check_per_situation"]),
+        stage = Stage(f"check-{r}", ["trainers.check", "--world", str(world), *common, *check_args(p),
                                      "--seed", str(check_seed + r),
                                      "--out", str(found)], [found / "manifest.json", found / "check.json"],
                       [world / "world.json", world / "world.safetensors"], False)
@@ -195,12 +207,14 @@ def run_rounds(config: PipelineConfig, p: dict, work: Path, records: Path, token
         result = read_json(found / "check.json")
         rounds.append({"round": r, "world": str(world), "states": result["states"], "all_right": result["all_right"],
                        "situation_min": result["situation_min"], "wrong_states": result["wrong_states"],
+                       **({"play_right": result["play"]["right"], "play_wrong_states": result["play"]["wrong_states"]}
+                          if "play" in result else {}),
                        "recorded_steps": result["recorded_steps"], "check_seconds": done[stage.name]["seconds"]})
         if r > 1 and result["all_right"] <= rounds[-2]["all_right"]:
             print(f"[pipeline] round {r}: {world} is no better than the world before it; that one is kept", flush=True)
             return (*best, rounds)
         best = (world, list(used))
-        if r > p["rounds"] or not result["wrong_states"]:
+        if r > p["rounds"] or not result["recorded_episodes"]:
             break
         used.append(found)
         nxt = work / f"world-round{r}"
@@ -221,7 +235,7 @@ def pipeline(config: PipelineConfig, argv: list[str]) -> dict:
     if config.preset not in PRESETS:
         raise ValueError(f"--preset must be one of {sorted(PRESETS)}, got {config.preset!r}")
     p = dict(PRESETS[config.preset])
-    for key in ("episodes", "world_steps", "round_steps", "check_layouts", "check_states"):
+    for key in ("episodes", "world_steps", "round_steps", "check_layouts", "check_states", "check_play_steps"):
         if getattr(config, key) < 0:
             raise ValueError(f"--{key.replace('_', '-')} must be >= 0 (0: the preset's), got {getattr(config, key)}")
         p[key] = getattr(config, key) or p[key]
@@ -235,7 +249,7 @@ def pipeline(config: PipelineConfig, argv: list[str]) -> dict:
     records = make_folder(work / "stages")
     lock = lock_folder(work)   # noqa: F841  (held until the pipeline returns: a second one into --work is refused)
     make_folder(out)
-    for key in ("explore_layouts", "rounds", "check_per_situation"):
+    for key in ("explore_layouts", "rounds", "check_per_situation", "check_play_episodes"):
         if getattr(config, key) >= 0:
             p[key] = getattr(config, key)
     data, expert, heldout = work / "data" / "train", work / "data" / "expert", work / "data" / "heldout"
@@ -267,8 +281,7 @@ def pipeline(config: PipelineConfig, argv: list[str]) -> dict:
         checked = work / "data" / "round0"
         stages.append(Stage("check-0", ["trainers.check", "--world", config.init, "--env", config.env,
                                         *(["--max-steps", str(config.max_steps)] if config.max_steps > 0 else []),
-                                        "--layouts", str(p["check_layouts"]), "--states", str(p["check_states"]),
-                                        "--per-situation", str(p["check_per_situation"]), "--seed", str(check_seed),
+                                        *check_args(p), "--seed", str(check_seed),
                                         "--out", str(checked)], [checked / "manifest.json", checked / "check.json"],
                             [Path(config.init) / "world.json", Path(config.init) / "world.safetensors"], False))
         extra = [Path(folder) for folder in config.init_data] + [checked]

@@ -1,0 +1,125 @@
+"""Is the dream as easy to win by chance as the game? Uniform random play, dream against real, through the public API.
+
+    python benchmarks/random_play.py --world doorkey8 --env MiniGrid-DoorKey-8x8-v0 --episodes 600
+    python benchmarks/random_play.py --world runs/candidate --env MiniGrid-DoorKey-8x8-v0 --json random_play.json
+
+Real: `--episodes` episodes of MiniGrid's seven actions drawn uniformly, reset seeds 4,000,000 + i, each run to the
+env's own end or limit. Dream: `GenieDreamVectorEnv(actions="env", max_episode_steps=<the same limit>)`, `--envs`
+worlds stepped together from the world's start bank, the same uniform actions, until as many episodes have ended.
+Reported for each: the share of episodes that reached the goal (with a 95 % Wilson interval), the mean return and
+the mean length. A per-state figure cannot show this: a dream that is right on 99.9 % of steps can still be much
+harder to win under long play, if what it gets wrong lies on the way to the goal (the key lost, the door that will
+not open). With a sparse reward, that decides whether an agent trained in it ever finds the goal
+(docs/RESULTS.md, issue 20, session 5: PPO in a candidate world saw no reward in 1.5M steps).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from genie_env.config import run_cli
+
+NUM_ACTIONS = 7
+
+
+def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson score interval of a success share."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    centre, half = p + z * z / (2 * n), z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, float((centre - half) / (1 + z * z / n))), min(1.0, float((centre + half) / (1 + z * z / n)))
+
+
+def summary(returns: list[float], lengths: list[int], successes: list[bool]) -> dict:
+    won, n = int(np.sum(successes)), len(successes)
+    low, high = wilson(won, n)
+    return {"episodes": n, "successes": won, "success": won / n, "success_95": [low, high],
+            "mean_return": float(np.mean(returns)), "mean_length": float(np.mean(lengths))}
+
+
+def real_play(env_id: str, episodes: int, seed: int) -> dict:
+    import gymnasium as gym
+    import minigrid  # noqa: F401
+
+    env = gym.make(env_id)
+    rng = np.random.default_rng(seed)
+    returns, lengths, successes = [], [], []
+    for i in range(episodes):
+        env.reset(seed=seed + i)
+        total, steps = 0.0, 0
+        while True:
+            _, reward, terminated, truncated, _ = env.step(int(rng.integers(NUM_ACTIONS)))
+            total, steps = total + float(reward), steps + 1
+            if terminated or truncated:
+                break
+        returns.append(total)
+        lengths.append(steps)
+        successes.append(bool(terminated and total > 0))
+    env.close()
+    return summary(returns, lengths, successes)
+
+
+def dream_play(world: str, limit: int, episodes: int, envs: int, seed: int) -> dict:
+    from genie_env.envs import GenieDreamVectorEnv
+
+    dream = GenieDreamVectorEnv(envs, world=world, actions="env", max_episode_steps=limit)
+    dream.reset(seed=seed)
+    rng = np.random.default_rng(seed)
+    total, steps = np.zeros(envs), np.zeros(envs, np.int64)
+    restarting = np.zeros(envs, bool)
+    returns, lengths, successes = [], [], []
+    while len(returns) < episodes:
+        _, reward, terminated, truncated, _ = dream.step(rng.integers(NUM_ACTIONS, size=envs))
+        live = ~restarting   # next-step autoreset: a world that ended last step only restarts on this one
+        total[live] += reward[live]
+        steps[live] += 1
+        for i in np.flatnonzero(live & (terminated | truncated)):
+            returns.append(float(total[i]))
+            lengths.append(int(steps[i]))
+            successes.append(bool(terminated[i] and total[i] > 0))
+        restarting = terminated | truncated
+        total[restarting], steps[restarting] = 0.0, 0
+    dream.close()
+    return summary(returns[:episodes], lengths[:episodes], successes[:episodes])
+
+
+def main(argv=None) -> None:
+    from genie_env.dataset import time_limit
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--world", default="doorkey8")
+    parser.add_argument("--env", default="MiniGrid-DoorKey-8x8-v0")
+    parser.add_argument("--episodes", type=int, default=600)
+    parser.add_argument("--envs", type=int, default=64, help="dream worlds stepped together")
+    parser.add_argument("--seed", type=int, default=4_000_000)
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args(argv)
+    if args.episodes < 1 or args.envs < 1:
+        parser.error("--episodes and --envs must be >= 1")
+    limit = time_limit(args.env)
+    start = time.time()
+    real = real_play(args.env, args.episodes, args.seed)
+    real["seconds"] = round(time.time() - start, 1)
+    start = time.time()
+    dream = dream_play(args.world, limit, args.episodes, args.envs, args.seed)
+    dream["seconds"] = round(time.time() - start, 1)
+    result = {"world": args.world, "env": args.env, "limit": limit, "first_seed": args.seed, "real": real,
+              "dream": dream, "success_ratio": dream["success"] / real["success"] if real["success"] else None}
+    for name, r in (("real", real), ("dream", dream)):
+        print(f"{name:5}: {r['successes']} of {r['episodes']} reached the goal ({100 * r['success']:.1f} %, 95 % "
+              f"{100 * r['success_95'][0]:.1f}-{100 * r['success_95'][1]:.1f} %), mean return {r['mean_return']:.4f}, "
+              f"mean length {r['mean_length']:.0f} ({r['seconds']} s)", flush=True)
+    if args.json:
+        from genie_env.io import atomic_write_json
+
+        atomic_write_json(args.json, result)
+    else:
+        print(json.dumps({k: result[k] for k in ("success_ratio",)}))
+
+
+if __name__ == "__main__":
+    run_cli(main)
