@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from genie_env.dataset import Dataset
+from genie_env.io import read_json
 from genie_env.frames import render_frame
 from genie_lab.explore import restore
 from genie_lab.lockstep import play_checked, play_envs
@@ -54,7 +55,9 @@ def test_check_records_from_wrong_play_states(tiny_world_path, tmp_path):
                                states=2, legs=1, leg_steps=3, seed=43, play_episodes=2, play_steps=8))
     play = result["play"]
     assert play["episodes"] == 2 and play["wrong_states"] >= 1 and "wrong" not in play
-    assert Dataset.load(out).num_episodes == (result["wrong_states"] + play["wrong_states"]) * (7 + 1)
+    assert Dataset.load(out).num_episodes == result["wrong_states"] * (7 + 1)
+    assert Dataset.load(out / "play").num_episodes == play["wrong_states"] * (7 + 1) == play["recorded_episodes"]
+    assert read_json(out / "play" / "manifest.json")["max_steps"] == 100   # Empty-5x5: the limit its play ran under
     assert result["real_steps"]["play"] == play["steps"]
     with pytest.raises(ValueError, match="unknown policy"):
         check(CheckConfig(world=str(tiny_world_path), env="MiniGrid-Empty-5x5-v0", out=str(tmp_path / "x"),

@@ -10,8 +10,9 @@ new real episodes (a dataset folder with episode offsets, as `trainers.record --
 each of the seven actions once from that state, then --legs legs of --leg-steps steps that act as the explorer does.
 With --play-episodes N it also plays N long real episodes of --play-policy (uniform: MiniGrid's seven actions at
 random), every step dreamed from the real frame before it (genie_lab.lockstep), and records the same from every
-state where a step dreamed wrong (replayed from its reset seed): long play reaches the states far from the reset
-that a sparse reward depends on. The world learns from these frames alone (trainers.world --init ... --focus-data
+state where a step dreamed wrong (replayed from its reset seed), into --out/play, a dataset of its own (its episodes
+ran under the play's step limit, not --max-steps): long play reaches the states far from the reset that a sparse
+reward depends on. The world learns from these frames alone (trainers.world --init ... --focus-data
 1). `check.json` in --out holds the share of states (and of play steps) the world got right, where it was wrong,
 and the real steps used.
 """
@@ -63,6 +64,18 @@ def leg(env, seed: int, rng, steps: int, first: int | None = None) -> dict:
                         seed, steps)
 
 
+def write_dataset(folder: Path, spec: dict, episodes: list[dict]) -> None:
+    """`episodes` as a dataset folder (one shard, or none), as trainers.world reads it."""
+    make_folder(folder)
+    shards = []
+    if episodes:
+        info = write_shard(folder / shard_name(0), episodes)
+        shards.append({"file": shard_name(0), "episodes": info["episodes"], "steps": info["steps"]})
+    steps = sum(len(e["actions"]) for e in episodes)
+    atomic_write_json(folder / "manifest.json", {**spec, "shards": shards, "counts": {
+        "episodes": len(episodes), "steps": steps, "frames": steps + len(episodes)}})
+
+
 def recorded_from(env, seed: int, rng, config: CheckConfig) -> list[dict]:
     """What a check records from a state the world got wrong: each of the seven actions once, then --legs legs."""
     return ([leg(env, seed, rng, 1, a) for a in range(NUM_ACTIONS)]
@@ -105,36 +118,34 @@ def check(config: CheckConfig) -> dict:
             continue
         wrong_states += 1
         episodes += recorded_from(env, seed, rng, config)
-    play = None
+    play, played, play_limit = None, [], 0
     if config.play_episodes:   # long play reaches what a uniform draw weighs little: the states far from the reset
         play = play_checked(world, config.env, config.play_episodes, config.play_steps, first + PLAY_SEED_OFFSET,
                             config.play_policy)
         spent["play"] = play["steps"]
         (env,) = play_envs(config.env, 1, config.play_steps)
+        play_limit = int(env.unwrapped.max_steps)
         for seed, prefix, _, _ in play.pop("wrong"):
             spent["replay"] = spent.get("replay", 0) + restore(env, seed, prefix)[1]
-            episodes += recorded_from(env, seed, rng, config)
+            played += recorded_from(env, seed, rng, config)
         env.close()
     make_folder(out)
-    spec = {"format": "genie-dataset", "version": FORMAT_VERSION, "env": config.env, "policy": "check",
-            "max_steps": config.max_steps, "seed": config.seed}
-    shards = []
-    if episodes:
-        info = write_shard(out / shard_name(0), episodes)
-        shards.append({"file": shard_name(0), "episodes": info["episodes"], "steps": info["steps"]})
-    steps = sum(len(e["actions"]) for e in episodes)
+    spec = {"format": "genie-dataset", "version": FORMAT_VERSION, "env": config.env, "env_id": config.env,
+            "policy": "check", "seed": config.seed}
+    if config.play_episodes:   # its own dataset: its episodes ran under the play's step limit, not --max-steps
+        write_dataset(out / "play", {**spec, "max_steps": play_limit}, played)
+    steps = sum(len(e["actions"]) for e in episodes + played)
     # real env steps: exploring, replaying to each drawn state, the seven tries from each, the recorded episodes
     spent.update(tries=NUM_ACTIONS * len(states), recorded=steps)
     result = {"world": config.world, "config": asdict(config), "wrong_states": wrong_states,
               "real_steps": {**spent, "total": sum(spent.values())},
-              "recorded_episodes": len(episodes), "recorded_steps": steps, "seconds": round(time.time() - start, 1),
+              "recorded_episodes": len(episodes) + len(played), "recorded_steps": steps,
+              "seconds": round(time.time() - start, 1),
               **{k: report[k] for k in ("states", "all_right", "pairs_right", "right_per_action", "situations",
                                         "situation_min", "wrong_where")},
-              **({"play": play} if play is not None else {})}
+              **({"play": {**play, "recorded_episodes": len(played), "data": str(out / "play")}} if play else {})}
     atomic_write_json(out / "check.json", result)
-    atomic_write_json(out / "manifest.json", {**spec, "env_id": config.env, "shards": shards,
-                                              "counts": {"episodes": len(episodes), "steps": steps,
-                                                         "frames": steps + len(episodes)}})
+    write_dataset(out, {**spec, "max_steps": config.max_steps}, episodes)   # its manifest last: the round is complete
     return result
 
 

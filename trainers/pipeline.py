@@ -106,7 +106,8 @@ class PipelineConfig:
                                    # tokenizer), e.g. a shipped world re-made with new data or training code
     trunk: str = "transformer"     # the world's dynamics trunk (trainers.world --trunk): "transformer" or "local"
     init_data: list[str] = field(default_factory=list)   # with --init: data of earlier checks (the rounds that world
-                                   # trained on, its own last check), trained on again beside this run's check-0
+                                   # trained on, its own last check; name a check's play/ folder too), trained on
+                                   # again beside this run's check-0
 
 
 def git_commit() -> str:
@@ -182,6 +183,11 @@ def check_args(p: dict) -> list[str]:
             str(p["check_play_steps"])]
 
 
+def checked_data(found: Path, p: dict) -> list[Path]:
+    """The dataset folders a check writes: what it recorded from drawn states, and from play (`found/play`)."""
+    return [found] + ([found / "play"] if p["check_play_episodes"] else [])
+
+
 def first_check_seed(config: PipelineConfig) -> int:
     """The seed block of check-0; check-r uses it + r (--check-seed, or --seed + 600)."""
     return config.seed + 600 if config.check_seed < 0 else config.check_seed
@@ -216,7 +222,7 @@ def run_rounds(config: PipelineConfig, p: dict, work: Path, records: Path, token
         best = (world, list(used))
         if r > p["rounds"] or not result["recorded_episodes"]:
             break
-        used.append(found)
+        used += checked_data(found, p)
         nxt = work / f"world-round{r}"
         stage = Stage(f"world-{r}", ["trainers.world", "--data", *map(str, used), "--tokenizer", str(tokenizer), "--out",
                                      str(nxt), "--steps", str(p["round_steps"]), "--batch-size", str(p["batch_size"]),
@@ -284,7 +290,7 @@ def pipeline(config: PipelineConfig, argv: list[str]) -> dict:
                                         *check_args(p), "--seed", str(check_seed),
                                         "--out", str(checked)], [checked / "manifest.json", checked / "check.json"],
                             [Path(config.init) / "world.json", Path(config.init) / "world.safetensors"], False))
-        extra = [Path(folder) for folder in config.init_data] + [checked]
+        extra = [Path(folder) for folder in config.init_data] + checked_data(checked, p)
         sources, manifests = sources + extra, manifests + [folder / "manifest.json" for folder in extra]   # new
         # lists: the tokenizer stage above keeps reading what it read
     stages += [
