@@ -155,11 +155,12 @@ def main(argv=None) -> None:
     result = check(config)   # a ValueError ends as one error: line (run_cli)
     print(f"check: all seven actions right from {100 * result['all_right']:.2f} % of {result['states']} states "
           f"(worst situation {100 * result['situation_min']:.1f} %); recorded {result['recorded_episodes']} episodes, "
-          f"{result['recorded_steps']} steps from the {result['wrong_states']} wrong states in {config.out}")
+          f"{result['recorded_steps']} steps from the {result['wrong_states']} wrong states"
+          + (f" and the {result['play']['wrong_states']} of play" if "play" in result else "") + f" in {config.out}")
     if "play" in result:
         play = result["play"]
         print(f"check: {play['steps']} steps of {config.play_policy} play dreamed right on {100 * play['right']:.3f} % "
-              f"(worst situation {100 * play['situation_min']:.1f} %); {play['wrong_states']} wrong states recorded from")
+              f"(worst situation {100 * play['situation_min']:.1f} %); {play['wrong_states']} wrong states")
 
 
 if __name__ == "__main__":
