@@ -124,9 +124,12 @@ def test_ctrl_c_ends_a_run_with_one_line_not_a_traceback(tiny_data, tmp_path):
     import signal
     import time
 
+    # the child starts with SIGINT's default action, as from a terminal: a shell's background job (`cmd &`) passes
+    # SIGINT on ignored, and Python then never turns it into KeyboardInterrupt, so the run would not stop
     run = subprocess.Popen([sys.executable, "-m", "trainers.tokenizer", "--data", str(tiny_data), "--out",
                             str(tmp_path / "tok"), "--steps", "100000", "--batch-size", "4", "--hidden", "16"],
-                           stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+                           stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while time.time() < deadline and not (tmp_path / "tok" / "tb").exists():   # training has begun
         time.sleep(0.2)
