@@ -4,8 +4,10 @@
     python benchmarks/random_play.py --world runs/candidate --env MiniGrid-DoorKey-8x8-v0 --json random_play.json
 
 Real: `--episodes` episodes of MiniGrid's seven actions drawn uniformly, reset seeds 4,000,000 + i, each run to the
-env's own end or limit. Dream: `GenieDreamVectorEnv(actions="env", max_episode_steps=<the same limit>)`, `--envs`
-worlds stepped together from the world's start bank, the same uniform actions, until as many episodes have ended.
+env's own end or limit (`genie_lab.agents.run_real_episodes`). Dream: `--envs` worlds of GenieDream-v0 stepped
+together from the world's start bank with `max_episode_steps` the same limit, the same uniform env actions mapped
+to latents by the world (`run_dream_episodes`, as an agent's dream return is measured), until as many episodes
+have ended.
 Reported for each: the share of episodes that reached the goal (with a 95 % Wilson interval), the mean return and
 the mean length. A per-state figure cannot show this: a dream that is right on 99.9 % of steps can still be much
 harder to win under long play, if what it gets wrong lies on the way to the goal (the key lost, the door that will
@@ -34,57 +36,31 @@ def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return max(0.0, float((centre - half) / (1 + z * z / n))), min(1.0, float((centre + half) / (1 + z * z / n)))
 
 
-def summary(returns: list[float], lengths: list[int], successes: list[bool]) -> dict:
-    won, n = int(np.sum(successes)), len(successes)
-    low, high = wilson(won, n)
-    return {"episodes": n, "successes": won, "success": won / n, "success_95": [low, high],
-            "mean_return": float(np.mean(returns)), "mean_length": float(np.mean(lengths))}
+def summary(successes: int, episodes: int, mean_return: float, mean_length: float) -> dict:
+    low, high = wilson(successes, episodes)
+    return {"episodes": episodes, "successes": successes, "success": successes / episodes, "success_95": [low, high],
+            "mean_return": mean_return, "mean_length": mean_length}
+
+
+def uniform(seed: int):
+    """A policy of MiniGrid's seven actions drawn uniformly, as genie_lab.agents drives one: frames -> actions."""
+    rng = np.random.default_rng(seed)
+    return lambda frames: rng.integers(NUM_ACTIONS, size=len(frames))
 
 
 def real_play(env_id: str, episodes: int, seed: int) -> dict:
-    import gymnasium as gym
-    import minigrid  # noqa: F401
+    from genie_lab.agents import run_real_episodes
 
-    env = gym.make(env_id)
-    rng = np.random.default_rng(seed)
-    returns, lengths, successes = [], [], []
-    for i in range(episodes):
-        env.reset(seed=seed + i)
-        total, steps = 0.0, 0
-        while True:
-            _, reward, terminated, truncated, _ = env.step(int(rng.integers(NUM_ACTIONS)))
-            total, steps = total + float(reward), steps + 1
-            if terminated or truncated:
-                break
-        returns.append(total)
-        lengths.append(steps)
-        successes.append(bool(terminated and total > 0))
-    env.close()
-    return summary(returns, lengths, successes)
+    r = run_real_episodes(uniform(seed), None, env_id, episodes, seed)
+    return summary(int(sum(r["successes"])), episodes, r["mean_return"], r["mean_length"])
 
 
 def dream_play(world: str, limit: int, episodes: int, envs: int, seed: int) -> dict:
-    from genie_env.envs import GenieDreamVectorEnv
+    from genie_lab.agents import run_dream_episodes
 
-    dream = GenieDreamVectorEnv(envs, world=world, actions="env", max_episode_steps=limit)
-    dream.reset(seed=seed)
-    rng = np.random.default_rng(seed)
-    total, steps = np.zeros(envs), np.zeros(envs, np.int64)
-    restarting = np.zeros(envs, bool)
-    returns, lengths, successes = [], [], []
-    while len(returns) < episodes:
-        _, reward, terminated, truncated, _ = dream.step(rng.integers(NUM_ACTIONS, size=envs))
-        live = ~restarting   # next-step autoreset: a world that ended last step only restarts on this one
-        total[live] += reward[live]
-        steps[live] += 1
-        for i in np.flatnonzero(live & (terminated | truncated)):
-            returns.append(float(total[i]))
-            lengths.append(int(steps[i]))
-            successes.append(bool(terminated[i] and total[i] > 0))
-        restarting = terminated | truncated
-        total[restarting], steps[restarting] = 0.0, 0
-    dream.close()
-    return summary(returns[:episodes], lengths[:episodes], successes[:episodes])
+    r = run_dream_episodes(uniform(seed), world, episodes, seed, num_envs=envs, env_actions=True, max_episode_steps=limit)
+    return summary(int(round(r["dream_success_rate"] * episodes)), episodes, r["dream_mean_return"],
+                   r["dream_mean_length"])
 
 
 def main(argv=None) -> None:

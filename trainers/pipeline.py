@@ -176,7 +176,7 @@ def run_stage(stage: Stage, records: Path) -> dict:
 TRUNK_ARGS = {"transformer": [], "local": ["--trunk", "local", "--dim", "32", "--layers", "8"]}
 
 
-def check_args(p: dict) -> list[str]:
+def check_sizes(p: dict) -> list[str]:
     """trainers.check's sizes as the preset (after the flags) asks for them."""
     return ["--layouts", str(p["check_layouts"]), "--states", str(p["check_states"]), "--per-situation",
             str(p["check_per_situation"]), "--play-episodes", str(p["check_play_episodes"]), "--play-steps",
@@ -205,7 +205,7 @@ def run_rounds(config: PipelineConfig, p: dict, work: Path, records: Path, token
     used, rounds, best = list(sources), [], (world, list(sources))
     for r in range(1, p["rounds"] + 2):
         found = work / "data" / f"round{r}"
-        stage = Stage(f"check-{r}", ["trainers.check", "--world", str(world), *common, *check_args(p),
+        stage = Stage(f"check-{r}", ["trainers.check", "--world", str(world), *common, *check_sizes(p),
                                      "--seed", str(check_seed + r),
                                      "--out", str(found)], [found / "manifest.json", found / "check.json"],
                       [world / "world.json", world / "world.safetensors"], False)
@@ -287,7 +287,7 @@ def pipeline(config: PipelineConfig, argv: list[str]) -> dict:
         checked = work / "data" / "round0"
         stages.append(Stage("check-0", ["trainers.check", "--world", config.init, "--env", config.env,
                                         *(["--max-steps", str(config.max_steps)] if config.max_steps > 0 else []),
-                                        *check_args(p), "--seed", str(check_seed),
+                                        *check_sizes(p), "--seed", str(check_seed),
                                         "--out", str(checked)], [checked / "manifest.json", checked / "check.json"],
                             [Path(config.init) / "world.json", Path(config.init) / "world.safetensors"], False))
         extra = [Path(folder) for folder in config.init_data] + checked_data(checked, p)
