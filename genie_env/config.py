@@ -26,7 +26,7 @@ RULES: dict[str, tuple] = {
         "epochs", "eval_episodes", "eval_every", "hidden", "labels", "lam_dim", "lam_layers", "layers", "layouts",
         "leg_steps", "legs", "max_episode_steps", "minibatches", "n_steps", "num_actions", "num_envs", "states",
         "steps", "warmup", "workers", "bridge_labels", "scale", "bench_steps", "frames", "transitions", "clips",
-        "rollouts", "policy_episodes", "rule_horizon", "policy_horizon", "state_layouts", "max_frames", "play_steps")},
+        "rollouts", "policy_episodes", "rule_horizon", "policy_horizon", "state_layouts", "max_frames", "play_steps", "noop_draws")},
     **{name: _COUNT0 for name in (
         "cover_labels", "focus_data", "hard_rows", "max_steps", "per_situation", "start_states", "episodes",
         "round_steps", "world_steps", "check_layouts", "check_states", "state_dreams", "states_per_situation", "rule_episodes",

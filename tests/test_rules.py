@@ -232,6 +232,20 @@ def test_counterfactual_noops_never_ask_a_code_seen_acting_from_that_frame_to_st
     rows, codes = Brain(lam, dynamics, noop_code=7).noop_rows(clip, torch.zeros(400, dtype=torch.bool),
                                                                torch.full((400,), 7), candidates)
     assert (codes[rows < 200] >= 3).all() and (codes[rows >= 200] < 3).any()
+    assert (codes != 7).all()                                # "nothing changed" is the row's own latent already
+
+    candidates[:100] = False
+    candidates[:100, [4, 7]] = True                          # rows 0-99: only code 4 may stand still besides 7
+    candidates[100:110] = False
+    candidates[100:110, 7] = True                            # rows 100-109: every other code acts there
+    rows, codes = Brain(lam, dynamics, noop_code=7, noop_draws=3).noop_rows(
+        clip, torch.zeros(400, dtype=torch.bool), torch.full((400,), 7), candidates)
+    per_row = torch.bincount(rows, minlength=400)
+    assert per_row[:100].eq(1).all() and (codes[rows < 100] == 4).all()
+    assert per_row[100:110].eq(1).all() and (codes[(rows >= 100) & (rows < 110)] == 7).all()
+    assert per_row[110:].eq(3).all() and (codes[rows >= 110] != 7).all()
+    pairs = rows * 8 + codes
+    assert len(pairs.unique()) == len(pairs)                 # distinct codes within a row
 
 
 def test_hard_steps_draw_by_last_seen_loss_and_unseen_steps_first():

@@ -75,6 +75,7 @@ class TrainWorldConfig:
     counterfactual_noops: bool = True  # a step that changed nothing also trains "latent k changes nothing here" (k drawn below)
     noop_uniform: float = 1.0     # share of uniform in the draw of k (the rest follows the model's own posterior)
     noop_known: bool = True       # draw k only among codes the data never shows acting from that frame (labels.still_codes)
+    noop_draws: int = 2           # with --noop-known: distinct codes drawn for each unchanged step (each one more row)
     hard_rows: int = 8            # rows added to each batch, drawn by their last seen loss (HardSteps: rare states' steps)
     hard_power: float = 1.0       # their draw probability ~ loss ** hard_power
     split_looks: bool = True      # one id per distinct real patch, where the tokenizer merged some (genie_lab.pixels)
@@ -114,10 +115,11 @@ class Brain(torch.nn.Module):
     """
 
     def __init__(self, lam: LatentActionModel, dynamics: Dynamics, label_weight: float = 1.0,
-                 noop_code: int | None = None, noop_uniform: float = 1.0, hard: "HardSteps | None" = None):
+                 noop_code: int | None = None, noop_uniform: float = 1.0, hard: "HardSteps | None" = None,
+                 noop_draws: int = 1):
         super().__init__()
         self.lam, self.dynamics, self.label_weight = lam, dynamics, label_weight
-        self.noop_code, self.noop_uniform = noop_code, noop_uniform
+        self.noop_code, self.noop_uniform, self.noop_draws = noop_code, noop_uniform, noop_draws
         if hard is not None:       # its losses travel in the checkpoint with the weights
             self.hard = hard
 
@@ -126,7 +128,8 @@ class Brain(torch.nn.Module):
                   candidates: torch.Tensor | None = None):
         """(row indices, latent codes): the unlabelled unchanged steps of a batch, each with a drawn latent;
         `candidates` (B, K) bool, if given, are the codes each row's frame may stand still under
-        (trainers.labels.still_codes): the draw is uniform among them."""
+        (trainers.labels.still_codes): each row is then redrawn with up to `noop_draws` distinct codes, uniformly
+        among them (a row repeated once per code)."""
         if self.noop_code is None or labels is None:
             return None
         still = (labels == self.noop_code) & ~ended & frame_unchanged(clip)
@@ -135,9 +138,15 @@ class Brain(torch.nn.Module):
             return None
         K, context = self.lam.config.num_actions, clip[rows, :-1]
         if candidates is not None:
-            weights = candidates[rows].float()
-            weights[:, self.noop_code] = 1.0            # "nothing changed" always leaves the frame as it is
-            return rows, torch.multinomial(weights, 1)[:, 0]
+            # up to `noop_draws` distinct codes a row, uniformly among its candidates other than "nothing changed"
+            # (the row itself trains that one); a frame seen acted on by every other code redraws that code
+            allowed = candidates[rows].clone()
+            allowed[:, self.noop_code] = False
+            allowed[~allowed.any(1), self.noop_code] = True
+            scores = torch.rand(allowed.shape, device=clip.device).masked_fill(~allowed, -1.0)
+            top, codes = scores.topk(min(self.noop_draws, K), dim=1)
+            keep = top >= 0
+            return rows[:, None].expand_as(codes)[keep], codes[keep]
         if self.noop_uniform >= 1.0:
             return rows, torch.randint(0, K, (len(rows),), device=clip.device)
         out = self.dynamics(context.repeat_interleave(K, 0), self.lam.action_vectors.repeat(len(rows), 1))
@@ -231,6 +240,8 @@ def train(config: TrainWorldConfig) -> dict:
     out = Path(config.out)
     if not 0.0 <= config.noop_uniform <= 1.0:
         raise ValueError(f"--noop-uniform must be in [0, 1], got {config.noop_uniform}")
+    if config.noop_draws < 1:
+        raise ValueError(f"--noop-draws must be >= 1 (codes redrawn for each unchanged step), got {config.noop_draws}")
     if config.cover_labels < 0:
         raise ValueError(f"--cover-labels must be >= 0 (labels chosen to cover every kind of change), got {config.cover_labels}")
     if not 0 <= config.focus_data <= len(config.data) or not 0.0 <= config.focus_share < 1.0:
@@ -300,7 +311,7 @@ def train(config: TrainWorldConfig) -> dict:
     candidates = (still_codes(ids, data.step_frame, step_labels, config.num_actions)
                   if noop_code is not None and config.noop_known else None)
     hard = HardSteps(train_steps, config.hard_power) if config.hard_rows > 0 else None
-    brain = Brain(lam, dynamics, config.label_weight, noop_code, config.noop_uniform, hard).to(device)
+    brain = Brain(lam, dynamics, config.label_weight, noop_code, config.noop_uniform, hard, config.noop_draws).to(device)
     # DDP averages gradients and broadcasts rank 0's buffers (the VQ's EMA codebook) before every forward pass
     model = DistributedDataParallel(brain) if world_size > 1 else brain
     optimizer = torch.optim.AdamW(brain.parameters(), lr=config.lr, weight_decay=0.01)
