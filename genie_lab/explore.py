@@ -144,13 +144,15 @@ def restore(env, seed: int, prefix) -> tuple[bool, int]:
 
 
 def explore_layout(env, seed: int, rng, legs: int, leg_steps: int, on_leg=None, render=None,
-                   patience: int = 0, label=None) -> tuple[Archive, dict]:
+                   patience: int = 0, label=None, keep_snapshots: bool = False) -> tuple[Archive, dict]:
     """Explore one layout: `legs` legs of up to `leg_steps` steps, each from an archive state; with `patience`,
     fewer once that many legs in a row found no new state (a small layout is covered: move on to the next).
 
     `on_leg(episode)`, when given, receives each leg as a recorded episode (frames rendered by `render(env)`,
     actions, rewards, terminated, truncated, seed, offset = the prefix length replayed before its first frame).
     `label(env)`, if given, names each new state (`Archive.label_of`; e.g. `Situation(env).of` after the reset).
+    `keep_snapshots`: the archive keeps its copies of the env (each in the state its shortest prefix reaches), for
+    a caller that returns to some of them without replaying (genie_lab.states.draw_states); else they are dropped.
     Returns the archive and counts: env steps taken (exploring: returns are snapshots), the steps returning by
     replay would have cost instead, legs, states and cells.
     """
@@ -189,7 +191,8 @@ def explore_layout(env, seed: int, rng, legs: int, leg_steps: int, on_leg=None, 
             on_leg({"frames": np.stack(frames), "actions": np.array(actions), "rewards": np.array(rewards),
                     "terminated": np.array(terminated), "truncated": np.array(truncated), "seed": int(seed),
                     "offset": len(prefix)})
-    archive.snapshots.clear()   # the prefixes stay: `restore` replays any state later
+    if not keep_snapshots:
+        archive.snapshots.clear()   # the prefixes stay: `restore` replays any state later
     return archive, {"env_steps": explored, "replay_equivalent_steps": replay_cost + explored, "legs": taken, "states": len(archive),
                      "cells": len(archive.cells)}
 

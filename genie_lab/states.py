@@ -65,6 +65,57 @@ def states_at(env_id: str, pool: list, picks, max_steps: int = 0, with_seeds: bo
     return states
 
 
+class Reservoir:
+    """A uniform draw without replacement of up to `size` items from a stream of unknown length (Vitter's
+    algorithm R): every item offered is kept with the same chance, and at most `size` are held at any time."""
+
+    def __init__(self, size: int, rng):
+        self.size, self.rng, self.items, self.offered = size, rng, [], 0
+
+    def offer(self, item) -> None:
+        self.offered += 1
+        if len(self.items) < self.size:
+            self.items.append(item)
+            return
+        slot = int(self.rng.integers(self.offered))
+        if slot < self.size:
+            self.items[slot] = item
+
+
+def draw_states(env_id: str, layouts: int, seed: int, count: int, per_situation: int = 0, legs: int = 30,
+                leg_steps: int = 20, max_steps: int = 0, steps: dict | None = None) -> tuple[list[tuple], int]:
+    """`count` states uniformly over every distinct state an explorer reached on layouts seed .. seed + layouts - 1,
+    then up to `per_situation` of every situation, uniformly within it; returned by snapshot, with no env step spent
+    going back: (a list of (env in that state, situation name, reset seed), the number of distinct states found).
+
+    The same draw as `explore_pool` + `uniform_picks` / `situation_picks` + `states_at` (other states, as uniform),
+    the archive's own copies of the env (~17 KB each) are kept while it explores, in reservoirs that hold at most
+    count + per_situation a situation, where `states_at` replays each state's prefix from its reset (a check of
+    5,000 states spent ~300,000 real steps on replays). States are shared, not copied: callers copy to step."""
+    import gymnasium as gym
+    import minigrid  # noqa: F401
+
+    env = gym.make(env_id, **({"max_steps": max_steps} if max_steps > 0 else {}))
+    rng = np.random.default_rng([seed, 2])
+    uniform, by_situation = Reservoir(count, rng), {}
+    explored = 0
+    for i in range(layouts):
+        env.reset(seed=seed + i)
+        archive, counts = explore_layout(env, seed + i, np.random.default_rng([seed, i]), legs, leg_steps,
+                                         label=Situation(env).of, keep_snapshots=True)
+        explored += counts["env_steps"]
+        for key, snapshot in archive.snapshots.items():   # the archive goes with this layout: its copies are ours
+            entry = (snapshot, archive.label_of[key], seed + i)
+            uniform.offer(entry)
+            if per_situation:
+                by_situation.setdefault(entry[1], Reservoir(per_situation, rng)).offer(entry)
+    env.close()
+    if steps is not None:
+        steps["explore"] = steps.get("explore", 0) + explored
+    states = uniform.items + [state for name in sorted(by_situation) for state in by_situation[name].items]
+    return states, uniform.offered
+
+
 def uniform_picks(pool: list, count: int, seed: int) -> np.ndarray:
     """`count` pool indices drawn uniformly (without replacement where there are enough)."""
     return np.random.default_rng(seed).choice(len(pool), count, replace=count > len(pool))

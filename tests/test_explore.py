@@ -206,6 +206,44 @@ def test_check_records_where_the_world_is_wrong(tiny_world_path, tmp_path):
     more = check(CheckConfig(world=str(tiny_world_path), env="MiniGrid-Empty-5x5-v0", out=str(tmp_path / "more"),
                              layouts=2, states=5, per_situation=3, legs=0, leg_steps=4, seed=42))
     assert list(more["situations"]) == ["no objects"] and more["states"] == 5 + 3     # Empty has one situation
+    assert "replay" not in more["real_steps"] and more["real_steps"]["tries"] == 7 * 8   # drawn states: snapshots
+
+
+def test_drawn_states_are_the_explorers_states_reached_with_no_replay():
+    """genie_lab.states.draw_states keeps the explorer's snapshots: each drawn state is one the explorer archived
+    (the same exploration as explore_pool's), under its situation, at the step count of its shortest prefix, and
+    going back to it spends no env step; --per-situation caps every situation."""
+    from genie_lab.states import draw_states, explore_pool
+
+    spent, pooled = {}, {}
+    states, found = draw_states("MiniGrid-DoorKey-5x5-v0", 3, 12_000, 40, per_situation=4, legs=10, leg_steps=10,
+                                steps=spent)
+    pool = explore_pool("MiniGrid-DoorKey-5x5-v0", 3, 12_000, legs=10, leg_steps=10, steps=pooled)
+    assert found == len(pool) > 40 and spent == pooled          # the same exploration, nothing replayed
+    env = gym.make("MiniGrid-DoorKey-5x5-v0")
+    by_key = {}
+    for layout, prefix, situation in pool:
+        restore(env, layout, prefix)
+        by_key[(layout, state_key(env))] = (situation, len(prefix))
+    assert len(states) > 40
+    for snapshot, situation, layout in states:
+        assert by_key[(layout, state_key(snapshot))] == (situation, snapshot.unwrapped.step_count)
+    names = [situation for _, situation, _ in states[40:]]
+    assert set(names) == {situation for _, _, situation in pool} and max(names.count(n) for n in names) <= 4
+    assert len({(layout, state_key(s)) for s, _, layout in states[:40]}) == 40    # uniform part: no state twice
+
+
+def test_reservoir_draws_uniformly():
+    from genie_lab.states import Reservoir
+
+    rng, kept = np.random.default_rng(0), np.zeros(100)
+    for _ in range(2000):
+        reservoir = Reservoir(10, rng)
+        for item in range(100):
+            reservoir.offer(item)
+        kept[reservoir.items] += 1
+        assert len(set(reservoir.items)) == 10 and reservoir.offered == 100
+    assert np.abs(kept / 2000 - 0.1).max() < 0.03
 
 
 def test_warm_start_carries_weights_by_look(tiny_world, tiny_tokenizer, tiny_data):

@@ -4,8 +4,9 @@
 
 Explores --layouts reset seeds (seed * 1,000,000 + i, a block no other recording uses) with the Go-Explore
 recorder, draws --states of the distinct states found uniformly (and, with --per-situation N, up to N more of every
-situation, so the rare ones a uniform draw almost never meets are checked too), and tries all seven actions from each on copies
-of the real env against the dream (genie_lab.states). From every state where some action dreams wrong it records
+situation, so the rare ones a uniform draw almost never meets are checked too; going back to them costs no env step:
+the explorer's snapshots, genie_lab.states.draw_states), and tries all seven actions from each on copies of the real
+env against the dream (genie_lab.states). From every state where some action dreams wrong it records
 new real episodes (a dataset folder with episode offsets, as `trainers.record --policy explore-archive` writes):
 each of the seven actions once from that state, then --legs legs of --leg-steps steps that act as the explorer does.
 With --play-episodes N it also plays N long real episodes of --play-policy (uniform: MiniGrid's seven actions at
@@ -85,7 +86,7 @@ def recorded_from(env, seed: int, rng, config: CheckConfig) -> list[dict]:
 def check(config: CheckConfig) -> dict:
     from genie_env.world import load_world_model
     from genie_lab.lockstep import play_checked, play_envs
-    from genie_lab.states import every_action_from, every_action_ok, explore_pool, situation_picks, states_at, uniform_picks
+    from genie_lab.states import draw_states, every_action_from, every_action_ok
 
     check_minigrid_env(config.env)
     for name in ("layouts", "states", "leg_steps"):
@@ -104,11 +105,10 @@ def check(config: CheckConfig) -> dict:
     world = load_world_model(config.world)
     spent: dict = {}
     first = episode_seed(config.seed, 0)   # the seed block every recorder and check draws layouts from
-    pool = explore_pool(config.env, config.layouts, first, max_steps=config.max_steps, steps=spent)
-    picks = uniform_picks(pool, config.states, first)
-    if config.per_situation:   # the rare situations get states of their own, not only their uniform share
-        picks = np.concatenate([picks, situation_picks(pool, config.per_situation, first)])
-    states = states_at(config.env, pool, picks, config.max_steps, with_seeds=True, steps=spent)
+    # the rare situations get states of their own (--per-situation), not only their uniform share; the states
+    # are the explorer's snapshots: going back to them spends no env step
+    states, found = draw_states(config.env, config.layouts, first, config.states, config.per_situation,
+                                max_steps=config.max_steps, steps=spent)
     ok = every_action_ok(world, states)
     report = every_action_from(world, states, ok)
     rng = np.random.default_rng(config.seed)
@@ -137,7 +137,7 @@ def check(config: CheckConfig) -> dict:
     steps = sum(len(e["actions"]) for e in episodes + played)
     # real env steps: exploring, replaying to each drawn state, the seven tries from each, the recorded episodes
     spent.update(tries=NUM_ACTIONS * len(states), recorded=steps)
-    result = {"world": config.world, "config": asdict(config), "wrong_states": wrong_states,
+    result = {"world": config.world, "config": asdict(config), "distinct_states": found, "wrong_states": wrong_states,
               "real_steps": {**spent, "total": sum(spent.values())},
               "recorded_episodes": len(episodes) + len(played), "recorded_steps": steps,
               "seconds": round(time.time() - start, 1),
