@@ -326,3 +326,25 @@ def test_situation_names_what_the_rules_read():
     u.grid.set(*u.front_pos, None)
     u.carrying = Key("yellow")
     assert situation(env) == "ahead empty, carrying key"
+
+
+def test_an_unsupervised_world_learns_from_frames_alone(tiny_data, tiny_tokenizer, tmp_path):
+    """--no-anchor-latents (issue 26): no label reaches training, so which steps are labelled (and how many)
+    changes the bridge fitted afterwards and nothing the LAM or the dynamics model learned; the last code is
+    "nothing changed" (read off the frames), so the world learned where actions do nothing and needs no guard."""
+    from genie_env import load_world_model
+    from trainers.world import TrainWorldConfig, train
+
+    worlds = []
+    for labels in (50, 12):
+        out = tmp_path / f"labels{labels}"
+        train(TrainWorldConfig(data=[str(tiny_data)], tokenizer=str(tiny_tokenizer), out=str(out), steps=6,
+                               batch_size=8, eval_every=6, checkpoint_every=6, lam_dim=32, dim=32, layers=1,
+                               bridge_labels=labels, start_states=8, anchor_latents=False, num_actions=4))
+        worlds.append(load_world_model(out))
+    a, b = worlds
+    assert a.num_actions == 4 and not a.anchored and not a.applies_guard
+    for mine, theirs in ((a.lam, b.lam), (a.dynamics, b.dynamics)):
+        for (name, x), y in zip(mine.state_dict().items(), theirs.state_dict().values()):
+            assert torch.equal(x, y), name
+    assert a.info["bridge_label_steps"] != b.info["bridge_label_steps"]

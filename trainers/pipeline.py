@@ -105,6 +105,9 @@ class PipelineConfig:
     init: str = ""                 # the world stage trains on from this world's weights (it must hold this run's
                                    # tokenizer), e.g. a shipped world re-made with new data or training code
     trunk: str = "transformer"     # the world's dynamics trunk (trainers.world --trunk): "transformer" or "local"
+    latents: str = "anchored"      # "anchored": the 200 bridge labels also anchor latents 0-6 to MiniGrid's actions in
+                                   # training; "unsupervised": no label reaches training, the bridge only names them after
+    num_actions: int = 0           # latent actions K (0: trainers.world's 8)
     init_data: list[str] = field(default_factory=list)   # with --init: data of earlier checks (the rounds that world
                                    # trained on, its own last check; name a check's play/ folder too), trained on
                                    # again beside this run's check-0
@@ -174,6 +177,13 @@ def run_stage(stage: Stage, records: Path) -> dict:
 # the world trainer's flags for each trunk (its defaults are the transformer's; the local trunk's size is the one
 # measured in docs/RESULTS.md, issue 20 session 5: 4.95 MFLOP an env-step)
 TRUNK_ARGS = {"transformer": [], "local": ["--trunk", "local", "--dim", "32", "--layers", "8"]}
+LATENTS = ("anchored", "unsupervised")
+
+
+def world_shape(config) -> list[str]:
+    """trainers.world's flags for what kind of world --trunk, --latents and --num-actions ask for."""
+    return [*TRUNK_ARGS[config.trunk], *(["--no-anchor-latents"] if config.latents == "unsupervised" else []),
+            *(["--num-actions", str(config.num_actions)] if config.num_actions else [])]
 
 
 def check_sizes(p: dict) -> list[str]:
@@ -228,7 +238,7 @@ def run_rounds(config: PipelineConfig, p: dict, work: Path, records: Path, token
                                      str(nxt), "--steps", str(p["round_steps"]), "--batch-size", str(p["batch_size"]),
                                      "--seed", str(config.seed), "--start-states", str(p["start_states"]),
                                      "--init", str(world), "--focus-data", "1", "--warmup", "50",
-                                     *TRUNK_ARGS[config.trunk]],
+                                     *world_shape(config)],
                       [nxt / "world.json", nxt / "world.safetensors"],
                       [*(folder / "manifest.json" for folder in used), tokenizer, world / "world.safetensors"], True)
         done[stage.name] = run_stage(stage, records)
@@ -296,7 +306,7 @@ def pipeline(config: PipelineConfig, argv: list[str]) -> dict:
     stages += [
         Stage("world", ["trainers.world", "--data", *map(str, sources), "--tokenizer", str(tokenizer), "--out", str(world),
                         "--steps", str(p["world_steps"]), "--batch-size", str(p["batch_size"]), "--seed", str(config.seed),
-                        "--start-states", str(p["start_states"]), *TRUNK_ARGS[config.trunk],
+                        "--start-states", str(p["start_states"]), *world_shape(config),
                         *(["--init", config.init, "--warmup", "50"] if config.init else [])],
               [world / "world.json", world / "world.safetensors"],
               [*manifests, tokenizer, *([Path(config.init) / "world.safetensors"] if config.init else [])], True),
@@ -335,7 +345,8 @@ def pipeline(config: PipelineConfig, argv: list[str]) -> dict:
 def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     config = parse_config(PipelineConfig, argv, f"{__doc__}\n{presets_help()}", {"preset": sorted(PRESETS),
-                                                                                 "trunk": list(TRUNKS)})
+                                                                                 "trunk": list(TRUNKS), "latents": list(LATENTS)},
+                          rules={"num_actions": (0, 64, "a count in [0, 64] (0: trainers.world's 8)")})
     try:
         manifest = pipeline(config, argv)
     except (ValueError, subprocess.CalledProcessError) as e:

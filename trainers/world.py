@@ -290,8 +290,15 @@ def train(config: TrainWorldConfig) -> dict:
                              f"(or pass --no-anchor-latents), got {config.num_actions}")
         step_labels = propagate_labels(ids, data, labelled, len(vocab),
                                        NOOP if config.num_actions > len(ENV_ACTION_NAMES) else None)
+    anchored = step_labels is not None
+    noop_code = NOOP if anchored and config.counterfactual_noops and config.num_actions > NOOP else None
+    if not anchored and config.counterfactual_noops and config.bottleneck == "categorical" and config.num_actions >= 2:
+        # no label reaches the training (issue 26): only what the frames show. A step whose frame did not change
+        # takes the last code ("nothing changed"), and each trains "code k changes nothing here" for drawn k
+        noop_code = config.num_actions - 1
+        step_labels = np.where(frame_changed, -1, noop_code).astype(np.int64)
     pools = [(train_steps, 0.0), (changed_steps, config.changed_share), (ended_steps, config.ended_share),
-             (labelled if step_labels is not None else labelled[:0], config.labelled_share)]
+             (labelled if anchored else labelled[:0], config.labelled_share)]
     if config.focus_data:   # the states a check round found the world wrong in, so their few steps are seen
         focus = data.sources[data.step_episode[train_steps]] >= len(config.data) - config.focus_data
         pools.append((train_steps[focus], config.focus_share))
@@ -307,7 +314,6 @@ def train(config: TrainWorldConfig) -> dict:
               f"{carried['tiles_carried']}/{carried['tiles']} tile patterns carried over)", flush=True)
     rank, world_size, device = setup_distributed(device)
     rng = np.random.default_rng([config.seed, rank]) if world_size > 1 else rng   # each rank draws its own batches
-    noop_code = NOOP if step_labels is not None and config.counterfactual_noops and config.num_actions > NOOP else None
     candidates = (still_codes(ids, data.step_frame, step_labels, config.num_actions)
                   if noop_code is not None and config.noop_known else None)
     hard = HardSteps(train_steps, config.hard_power) if config.hard_rows > 0 else None
@@ -361,8 +367,8 @@ def train(config: TrainWorldConfig) -> dict:
     writer.close()
     brain.cpu().eval()
     world = WorldModel(tokenizer, lam, dynamics, vocab)
-    world.anchored = step_labels is not None and config.bottleneck == "categorical" and config.num_actions >= len(ENV_ACTION_NAMES)
-    world.applies_guard = not config.counterfactual_noops   # a world that learned where actions do nothing needs none
+    world.anchored = anchored and config.bottleneck == "categorical" and config.num_actions >= len(ENV_ACTION_NAMES)
+    world.applies_guard = noop_code is None   # a world that learned where actions do nothing needs none
     if pixels is not None:
         world.set_pixels(pixels)
     fit_bridge_on_data(world, data, train_steps, labelled, ids)
