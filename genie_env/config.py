@@ -32,6 +32,7 @@ RULES: dict[str, tuple] = {
         "round_steps", "world_steps", "check_layouts", "check_states", "state_dreams", "states_per_situation", "rule_episodes",
         "play_episodes", "check_play_steps")},
     "explore_layouts": (-1, None, "a count >= 0, or -1 for the preset's"),
+    "train_labels": (-1, None, "a count >= 0, or -1 for all of --bridge-labels"),
     **{name: (-1, None, "a count >= 0, or -1 for the preset's") for name in ("rounds", "check_per_situation",
                                                                                  "check_play_episodes")},
     **{name: (0, SEED_MAX, f"a seed in [0, {SEED_MAX}]") for name in ("seed", "state_seed")},

@@ -348,3 +348,11 @@ def test_an_unsupervised_world_learns_from_frames_alone(tiny_data, tiny_tokenize
         for (name, x), y in zip(mine.state_dict().items(), theirs.state_dict().values()):
             assert torch.equal(x, y), name
     assert a.info["bridge_label_steps"] != b.info["bridge_label_steps"]
+
+    # --train-labels 0 of 50 is the same training: the 50 fit the bridge only
+    out = tmp_path / "taught0"
+    train(TrainWorldConfig(data=[str(tiny_data)], tokenizer=str(tiny_tokenizer), out=str(out), steps=6,
+                           batch_size=8, eval_every=6, checkpoint_every=6, lam_dim=32, dim=32, layers=1,
+                           bridge_labels=50, start_states=8, num_actions=8, train_labels=0))
+    c = load_world_model(out)
+    assert not c.anchored and c.info["bridge_label_steps"] == a.info["bridge_label_steps"]

@@ -108,6 +108,8 @@ class PipelineConfig:
     latents: str = "anchored"      # "anchored": the 200 bridge labels also anchor latents 0-6 to MiniGrid's actions in
                                    # training; "unsupervised": no label reaches training, the bridge only names them after
     num_actions: int = 0           # latent actions K (0: trainers.world's 8)
+    train_labels: int = -1         # with --latents anchored: how many of the 200 labels training reads (-1: all; the
+                                   # bridge is fitted on all 200 afterwards); the label-efficiency rows of issue 26
     init_data: list[str] = field(default_factory=list)   # with --init: data of earlier checks (the rounds that world
                                    # trained on, its own last check; name a check's play/ folder too), trained on
                                    # again beside this run's check-0
@@ -183,7 +185,8 @@ LATENTS = ("anchored", "unsupervised")
 def world_shape(config) -> list[str]:
     """trainers.world's flags for what kind of world --trunk, --latents and --num-actions ask for."""
     return [*TRUNK_ARGS[config.trunk], *(["--no-anchor-latents"] if config.latents == "unsupervised" else []),
-            *(["--num-actions", str(config.num_actions)] if config.num_actions else [])]
+            *(["--num-actions", str(config.num_actions)] if config.num_actions else []),
+            *(["--train-labels", str(config.train_labels)] if config.train_labels >= 0 else [])]
 
 
 def check_sizes(p: dict) -> list[str]:

@@ -72,6 +72,7 @@ class TrainWorldConfig:
     bridge_labels: int = 200      # labelled transitions: they anchor the latents (LAOM-style) and fit the bridge
     cover_labels: int = 50        # of them, chosen to show every kind of change the data shows (trainers.labels)
     anchor_latents: bool = True   # use the labels in training too, not only to fit the bridge afterwards
+    train_labels: int = -1        # of the --bridge-labels, how many training reads (-1: all; 0: as --no-anchor-latents)
     counterfactual_noops: bool = True  # a step that changed nothing also trains "latent k changes nothing here" (k drawn below)
     noop_uniform: float = 1.0     # share of uniform in the draw of k (the rest follows the model's own posterior)
     noop_known: bool = True       # draw k only among codes the data never shows acting from that frame (labels.still_codes)
@@ -240,6 +241,8 @@ def train(config: TrainWorldConfig) -> dict:
     out = Path(config.out)
     if not 0.0 <= config.noop_uniform <= 1.0:
         raise ValueError(f"--noop-uniform must be in [0, 1], got {config.noop_uniform}")
+    if config.train_labels > config.bridge_labels:
+        raise ValueError(f"--train-labels ({config.train_labels}) can use at most the --bridge-labels ({config.bridge_labels})")
     if config.noop_draws < 1:
         raise ValueError(f"--noop-draws must be >= 1 (codes redrawn for each unchanged step), got {config.noop_draws}")
     if config.cover_labels < 0:
@@ -283,12 +286,15 @@ def train(config: TrainWorldConfig) -> dict:
     changed_steps = train_steps[frame_changed[train_steps]]
     labelled = label_steps(train_steps, config.bridge_labels, config.seed + 2,
                            step_changes(ids, data.step_frame, train_steps), config.cover_labels)
+    # the labels training may read: the first --train-labels of them (the uniform part of label_steps' draw comes
+    # first), or all; the bridge is fitted on all of them afterwards either way
+    taught = labelled[: config.train_labels] if config.train_labels >= 0 else labelled
     step_labels = None
-    if config.anchor_latents and len(labelled):
+    if config.anchor_latents and len(taught):
         if config.num_actions < len(ENV_ACTION_NAMES):
             raise ValueError(f"--num-actions must be >= {len(ENV_ACTION_NAMES)} to anchor latents to env actions "
                              f"(or pass --no-anchor-latents), got {config.num_actions}")
-        step_labels = propagate_labels(ids, data, labelled, len(vocab),
+        step_labels = propagate_labels(ids, data, taught, len(vocab),
                                        NOOP if config.num_actions > len(ENV_ACTION_NAMES) else None)
     anchored = step_labels is not None
     noop_code = NOOP if anchored and config.counterfactual_noops and config.num_actions > NOOP else None
@@ -298,7 +304,7 @@ def train(config: TrainWorldConfig) -> dict:
         noop_code = config.num_actions - 1
         step_labels = np.where(frame_changed, -1, noop_code).astype(np.int64)
     pools = [(train_steps, 0.0), (changed_steps, config.changed_share), (ended_steps, config.ended_share),
-             (labelled if anchored else labelled[:0], config.labelled_share)]
+             (taught if anchored else labelled[:0], config.labelled_share)]
     if config.focus_data:   # the states a check round found the world wrong in, so their few steps are seen
         focus = data.sources[data.step_episode[train_steps]] >= len(config.data) - config.focus_data
         pools.append((train_steps[focus], config.focus_share))
