@@ -75,6 +75,23 @@ def label_steps(steps: np.ndarray, labels: int, seed: int, changes: np.ndarray |
     return steps[np.asarray(chosen, np.int64)]
 
 
+def frame_keys(ids: np.ndarray) -> np.ndarray:
+    """(F,) int: frames equal as token grids share a key (rows hashed by np.unique on their bytes)."""
+    flat = np.ascontiguousarray(ids.reshape(len(ids), -1))
+    _, key = np.unique(flat.view(np.dtype((np.void, flat.shape[1] * flat.dtype.itemsize))), return_inverse=True)
+    return key.reshape(-1)
+
+
+def steps_beside_still(ids: np.ndarray, step_frame: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """The changed steps of `steps` whose frame is also the frame of some unchanged step: the ones whose codes
+    `still_codes` needs (an unchanged step elsewhere learns nothing from them)."""
+    keys = frame_keys(ids)
+    flat = ids.reshape(len(ids), -1)
+    changed = (flat[step_frame[steps]] != flat[step_frame[steps] + 1]).any(1)
+    still_keys = np.unique(keys[step_frame[steps[~changed]]])
+    return steps[changed & np.isin(keys[step_frame[steps]], still_keys)]
+
+
 def still_codes(ids: np.ndarray, step_frame: np.ndarray, labels: np.ndarray, num_codes: int) -> np.ndarray:
     """(S, K) bool: per step, the codes that may leave its frame as it is, by what the data shows from that frame.
 
@@ -86,10 +103,7 @@ def still_codes(ids: np.ndarray, step_frame: np.ndarray, labels: np.ndarray, num
     Codes never seen to act from a frame stay candidates (True), so a frame seen once keeps the uniform draw.
     """
     flat = ids.reshape(len(ids), -1)
-    # frames equal as token grids share a key (rows of `flat` hashed by np.unique on their bytes)
-    _, frame_key = np.unique(np.ascontiguousarray(flat).view(np.dtype((np.void, flat.shape[1] * flat.dtype.itemsize))),
-                             return_inverse=True)
-    frame_key = frame_key.reshape(-1)
+    frame_key = frame_keys(ids)
     changed = (flat[step_frame] != flat[step_frame + 1]).any(1)
     acting = changed & (labels >= 0) & (labels < num_codes)
     keys = frame_key[step_frame]

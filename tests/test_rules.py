@@ -213,7 +213,7 @@ def test_counterfactual_noops_never_ask_a_code_seen_acting_from_that_frame_to_st
     """Frame A is seen turned by code 0 and unchanged once; frame C only unchanged. The unchanged step at A may be
     redrawn with any code but 0; the one at C with any; the draws follow."""
     from genie_env.latent_action import LatentActionConfig, LatentActionModel
-    from genie_lab.labels import still_codes
+    from genie_lab.labels import steps_beside_still, still_codes
     from trainers.world import Brain
 
     a, b, c = (np.full((16, 16), v, np.int16) for v in (0, 1, 2))
@@ -222,6 +222,7 @@ def test_counterfactual_noops_never_ask_a_code_seen_acting_from_that_frame_to_st
     labels = np.array([0, 7, 7])
     still = still_codes(ids, step_frame, labels, 8)
     assert still.tolist() == [[False] + [True] * 7, [False] + [True] * 7, [True] * 8]
+    assert steps_beside_still(ids, step_frame, np.arange(3)).tolist() == [0]   # A->B: its frame A also stands still
 
     lam = LatentActionModel(LatentActionConfig(vocab_size=4, num_actions=8, dim=32, layers=1))
     dynamics = Dynamics(DynamicsConfig(vocab_size=4, num_tiles=4, latent_dim=lam.config.latent_dim, dim=32, layers=1))

@@ -37,7 +37,7 @@ from genie_lab.assemble import encode_dataset, fit_bridge_on_data
 from genie_lab.batches import HardSteps, make_batch, sample_steps
 from genie_lab.distributed import setup_distributed
 from genie_lab.episodes import START_CHUNK, record_starts
-from genie_lab.labels import label_steps, propagate_labels, step_changes, still_codes
+from genie_lab.labels import label_steps, propagate_labels, step_changes, steps_beside_still, still_codes
 from genie_lab.loop import LoopSpec, run_loop
 from genie_lab.pixels import draw_real_pixels, split_looks
 
@@ -208,6 +208,20 @@ def validate(brain: Brain, data: Dataset, ids: np.ndarray, steps: np.ndarray, co
     return {f"val/{k}": v / len(steps) for k, v in totals.items()}
 
 
+@torch.no_grad()
+def codes_read(lam, data: Dataset, ids: np.ndarray, step_labels: np.ndarray, steps: np.ndarray, config, device):
+    """`still_codes` with the codes the LAM now reads `steps` as (an unsupervised world: no label says which
+    code acts from a frame, so the LAM's own reading does)."""
+    codes = step_labels.copy()
+    lam.eval()
+    for i in range(0, len(steps), 1024):
+        chunk = steps[i : i + 1024]
+        clip = torch.from_numpy(ids[data.context_indices(chunk, config.context)]).long().to(device)
+        codes[chunk] = lam.infer(clip).cpu().numpy()
+    lam.train()
+    return still_codes(ids, data.step_frame, codes, config.num_actions)
+
+
 def warm_start_from(folder: str, tokenizer: Tokenizer, lam, dynamics, looks: torch.Tensor,
                     pixels: torch.Tensor | None = None) -> dict:
     """genie_lab.warm_start from the world in `folder`, which must hold this run's tokenizer."""
@@ -322,6 +336,11 @@ def train(config: TrainWorldConfig) -> dict:
     rng = np.random.default_rng([config.seed, rank]) if world_size > 1 else rng   # each rank draws its own batches
     candidates = (still_codes(ids, data.step_frame, step_labels, config.num_actions)
                   if noop_code is not None and config.noop_known else None)
+    # unsupervised: which codes act from a frame is what the LAM reads its changed steps as, read again at every
+    # checkpoint (so a resumed run draws as the uninterrupted one); without it a turn drew "does nothing here" from
+    # every still step of its frame, more often than it was seen turning there
+    read_again = (steps_beside_still(ids, data.step_frame, train_steps)
+                  if candidates is not None and not anchored else None)
     hard = HardSteps(train_steps, config.hard_power) if config.hard_rows > 0 else None
     brain = Brain(lam, dynamics, config.label_weight, noop_code, config.noop_uniform, hard, config.noop_draws).to(device)
     # DDP averages gradients and broadcasts rank 0's buffers (the VQ's EMA codebook) before every forward pass
@@ -340,6 +359,10 @@ def train(config: TrainWorldConfig) -> dict:
     start = time.time()
 
     def forward(step: int) -> tuple:
+        nonlocal candidates
+        if read_again is not None and (step % config.checkpoint_every == 0 or forward.first):
+            candidates = codes_read(brain.lam, data, ids, step_labels, read_again, config, device)
+        forward.first = False
         batch = sample_steps(rng, pools, config.batch_size)
         if hard is not None:
             batch = np.concatenate([batch, hard.draw(rng, config.hard_rows)])
@@ -348,6 +371,7 @@ def train(config: TrainWorldConfig) -> dict:
             hard.update(batch, brain.frame_loss)
         return loss, metrics
 
+    forward.first = True
     metrics = run_loop(
         LoopSpec("world", config.steps, config.eval_every, config.checkpoint_every, clip=1.0), model, optimizer, step,
         lr_at=lambda step: config.lr * min(1.0, (step + 1) / config.warmup)
