@@ -257,3 +257,19 @@ def test_not_json(tmp_path, tiny_world_path):
 def test_missing_world_names_shipped_ones(tmp_path):
     with pytest.raises(FileNotFoundError, match="no world at"):
         load_world_model(tmp_path / "nowhere")
+
+
+def test_tokenizer_from_world_is_the_one_it_holds(tiny_world_path, tmp_path):
+    """trainers.tokenizer --from-world writes the world's own tokenizer, bit for bit: what a pipeline --init run
+    needs, since its world stage must keep the tokenizer of the world it starts from."""
+    from genie_env import load_world_model
+    from genie_env.checkpoint import load_model
+    from genie_env.tokenizer import Tokenizer, TokenizerConfig
+    from trainers.tokenizer import main
+
+    main(["--from-world", str(tiny_world_path), "--out", str(tmp_path / "tok")])
+    written = load_model(tmp_path / "tok" / "tokenizer.safetensors", Tokenizer, TokenizerConfig, "tokenizer")
+    held = load_world_model(tiny_world_path).tokenizer
+    assert written.config == held.config
+    for (name, x), y in zip(written.state_dict().items(), held.state_dict().values()):
+        assert torch.equal(x, y), name

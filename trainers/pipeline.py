@@ -292,6 +292,10 @@ def pipeline(config: PipelineConfig, argv: list[str]) -> dict:
         Stage("record-heldout", ["trainers.record", *common, "--episodes", str(p["heldout_episodes"]), "--policy",
                                  config.heldout_policy, "--seed", str(config.seed + 1000), "--out", str(heldout)],
               [heldout / "manifest.json"], [], True),
+        # with --init the world stage must keep that world's tokenizer: it is taken from the world, not trained again
+        # (a tokenizer trained again on the same frames came out bit-identical once and different once)
+        Stage("tokenizer", ["trainers.tokenizer", "--from-world", config.init, "--out", str(tokenizer.parent)],
+              [tokenizer], [Path(config.init) / "world.safetensors"], False) if config.init else
         Stage("tokenizer", ["trainers.tokenizer", "--data", *map(str, sources), "--out", str(tokenizer.parent),
                             "--steps", str(p["tokenizer_steps"]), "--seed", str(config.seed)], [tokenizer], manifests, True),
     ]

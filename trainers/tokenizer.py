@@ -1,6 +1,7 @@
 """Train the VQ-VAE tokenizer on recorded frames.
 
     python -m trainers.tokenizer --data data/empty8 --out runs/tok-empty8
+    python -m trainers.tokenizer --from-world genie_env/worlds/doorkey8 --out runs/tok-doorkey8   # the one a world holds
 
 Writes ``OUT/tokenizer.safetensors`` (weights + config), ``OUT/checkpoint.safetensors`` (resumable training
 state, every --checkpoint-every steps) and TensorBoard scalars under ``OUT/tb``.
@@ -38,6 +39,8 @@ class TrainTokenizerConfig:
     codebook_size: int = 256
     code_dim: int = 32
     hidden: int = 128
+    from_world: str = ""          # train nothing: write the tokenizer this world holds (a world made --init from it
+                                  # must keep it, and training one again on the same frames is not bit-for-bit the same)
     resume: bool = False
 
 
@@ -66,9 +69,27 @@ def tokenizer_model(config: TrainTokenizerConfig) -> Tokenizer:
                                                     hidden=config.hidden), "trainers.tokenizer flags")
 
 
+def from_world(config: TrainTokenizerConfig) -> dict:
+    """The tokenizer inside world folder --from-world, written as OUT/tokenizer.safetensors; its metrics are the
+    world's tokenizer metrics where its manifest has them."""
+    from genie_env.io import sha256_file
+    from genie_env.world import load_world_model
+
+    world = load_world_model(config.from_world)
+    metrics = dict(world.info.get("manifest", {}).get("metrics", {}).get("tokenizer", {}) or {})
+    out = Path(config.out)
+    make_folder(out)
+    save_model(out / "tokenizer.safetensors", world.tokenizer, "tokenizer",
+               {"metrics": metrics, "from_world": config.from_world,
+                "world_weights": sha256_file(Path(config.from_world) / "world.safetensors")})
+    return metrics
+
+
 def train(config: TrainTokenizerConfig) -> dict:
     from torch.utils.tensorboard import SummaryWriter
 
+    if config.from_world:
+        return from_world(config)
     out = Path(config.out)
     tokenizer_model(config)                  # first: flags the loader would refuse stop the run before any work
     if latest_checkpoint(out) is not None and not config.resume:
@@ -113,6 +134,9 @@ def train(config: TrainTokenizerConfig) -> dict:
 def main(argv=None) -> None:
     config = parse_config(TrainTokenizerConfig, argv, __doc__)
     metrics = train(config)   # a ValueError ends as one error: line (run_cli)
+    if config.from_world:
+        print(f"tokenizer: the one {config.from_world} holds, saved {config.out}/tokenizer.safetensors")
+        return
     print(f"tokenizer: val psnr {metrics.get('val/psnr', float('nan')):.2f} dB, saved {config.out}/tokenizer.safetensors")
 
 
