@@ -12,6 +12,7 @@ import torch
 
 from genie_env.bridge import NOOP, STEP_MEANINGS
 from genie_env.frames import check_frames
+from genie_env.memo import StepMemo
 from genie_env.world import WorldModel
 
 _cache: dict = {}
@@ -57,13 +58,16 @@ class DreamCore:
     """N dreamed worlds on the world's device: their context ids, the start-frame bank and every random draw
     stay there, so a step costs no host copy and no Python loop over worlds.
 
+    `memo`: how many greedy steps to remember (genie_env.memo; 0: none). A greedy dream's step depends only on
+    the context ids and the latent, so a state seen before is a lookup, not a forward pass (CPU only).
+
     `compile_mode` (a `torch.compile` mode: "default", "reduce-overhead" = CUDA graphs, "max-autotune") and
     `precision="bfloat16"` (the dynamics forward under bf16 autocast) are for speed on a GPU; both are off by
     default, and off they leave the dream exactly as it was.
     """
 
     def __init__(self, world: WorldModel, num_envs: int, temperature: float = 0.0, compile_mode: str | None = None,
-                 precision: str = "float32"):
+                 precision: str = "float32", memo: int = 32768):
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
         if temperature < 0 or not np.isfinite(temperature):
@@ -77,6 +81,10 @@ class DreamCore:
         self.compiled = compile_mode is not None
         self._dream_step = self._fast_dream_step(compile_mode, precision)
         self._start_ids = None
+        # greedy steps seen before are looked up (genie_env.memo), on the CPU where a forward pass is the cost; on a
+        # GPU the lookup's host copies would cost more than they save
+        self.memo = (StepMemo(memo) if memo and self.temperature == 0 and world.device.type == "cpu"
+                     and compile_mode is None and precision == "float32" else None)
 
     def _fast_dream_step(self, compile_mode: str | None, precision: str):
         """world.dream_step, optionally with a bf16 copy of the dynamics and compiled; the bridge's guard and
@@ -149,6 +157,8 @@ class DreamCore:
         if self.compiled:
             torch.compiler.cudagraph_mark_step_begin()   # CUDA graphs reuse output memory from step to step
         self.elapsed = self.elapsed + 1
+        if stepped is None and self.memo is not None:
+            stepped = self.memo.step_ids(self.world, self.ids, latents)
         nxt, reward, ended, effect = self._dream_step(self.ids, latents, self.temperature, generator, self.elapsed,
                                                       stepped)
         if self.compiled:

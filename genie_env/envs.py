@@ -57,6 +57,11 @@ def _as_array(values) -> np.ndarray:
         return np.asarray(values, dtype=object)
 
 
+def _check_memo(memo) -> None:
+    if isinstance(memo, bool) or not isinstance(memo, (int, np.integer)) or memo < 0:
+        raise ValueError(f"memo must be an integer >= 0 (greedy steps remembered; 0: none), got {memo!r}")
+
+
 class GenieDreamEnv(gym.Env):
     """
     ## Description
@@ -89,7 +94,9 @@ class GenieDreamEnv(gym.Env):
     ## Arguments
     `world` (a shipped world's name or a path, default the shipped "empty8"), `device` ("auto": CUDA when present,
     else CPU), `obs_type` ("rgb" or "tokens"), `actions` ("latent" or "env"), `temperature` (0 = greedy dreams),
-    `render_mode` (None, "rgb_array", "human"), `max_episode_steps` (through `gym.make`). `reset(options={"frame": image})` starts from
+    `render_mode` (None, "rgb_array", "human"), `max_episode_steps` (through `gym.make`), `memo` (greedy steps
+    remembered on the CPU, 32768 by default, 0: none; a state seen before costs a lookup, not a forward pass:
+    `genie_env.memo`). `reset(options={"frame": image})` starts from
     a uint8 (64, 64, 3) prompt image instead of a real start frame from the world's bank.
 
     ## Version History
@@ -99,14 +106,16 @@ class GenieDreamEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array", "human"], "render_fps": 10}
 
     def __init__(self, world: str | None = None, device: str = "auto", obs_type: str = "rgb",
-                 temperature: float = 0.0, render_mode: str | None = None, actions: str = "latent"):
+                 temperature: float = 0.0, render_mode: str | None = None, actions: str = "latent",
+                 memo: int = 32768):
+        _check_memo(memo)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
         self.world = shared_world(world, device)
         self.obs_type, self.render_mode, self.actions = obs_type, render_mode, actions
         self.observation_space = _observation_space(self.world, obs_type)
         self.action_space = _action_space(self.world, actions)
-        self.core = DreamCore(self.world, 1, temperature)
+        self.core = DreamCore(self.world, 1, temperature, memo=memo)
         self._started, self._closed, self._window = False, False, None
 
     def observations(self):
@@ -220,7 +229,8 @@ class GenieDreamVectorEnv(VectorEnv):
     def __init__(self, num_envs: int = 1, world: str | None = None, device: str = "auto", obs_type: str = "rgb",
                  temperature: float = 0.0, max_episode_steps: int | None = 256, render_mode: str | None = None,
                  actions: str = "latent", obs_backend: str = "numpy", compile_mode: str | None = None,
-                 precision: str = "float32"):
+                 precision: str = "float32", memo: int = 32768):
+        _check_memo(memo)
         if obs_backend not in OBS_BACKENDS:
             raise ValueError(f"obs_backend must be one of {OBS_BACKENDS}, got {obs_backend!r}")
         self.world = shared_world(world, device)
@@ -239,7 +249,7 @@ class GenieDreamVectorEnv(VectorEnv):
         self.single_action_space = _action_space(self.world, actions)
         self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, num_envs)
         self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
-        self.core = DreamCore(self.world, num_envs, temperature, compile_mode, precision)
+        self.core = DreamCore(self.world, num_envs, temperature, compile_mode, precision, memo)
         self.needs_reset = torch.zeros(num_envs, dtype=torch.bool, device=self.device)
         self._started, self._closed = False, False
 

@@ -336,3 +336,41 @@ def test_bfloat16_dream_runs_and_defaults_leave_the_dream_unchanged(tiny_world):
     assert tiny_world.dynamics.embed.weight.dtype == torch.float32   # the shared world is left in float32
     assert torch.equal(results["float32"], torch.stack(expected))
     assert results["bfloat16"].shape == results["float32"].shape and results["bfloat16"].dtype == torch.uint8
+
+
+@pytest.mark.parametrize("world", ["empty8", "doorkey8"])
+def test_remembered_steps_dream_what_the_model_dreams(world):
+    """genie_env.memo: with greedy steps remembered the vector env returns the very frames, rewards and ends it
+    returns without, step for step (resets included), and a random walk comes back to states it saw."""
+    from genie_env.envs import GenieDreamVectorEnv
+
+    runs = []
+    for memo in (0, 32768):
+        env = GenieDreamVectorEnv(4, world=world, memo=memo, max_episode_steps=40)
+        env.reset(seed=3)
+        rng, steps = np.random.default_rng(1), []
+        for _ in range(120):
+            obs, reward, terminated, truncated, _ = env.step(rng.integers(0, env.single_action_space.n, 4))
+            steps.append((obs, reward, terminated, truncated))
+        runs.append((steps, env.core.memo))
+    (plain, none), (remembered, memo) = runs
+    assert none is None and memo.hits > 0 and memo.misses > 0
+    for a, b in zip(plain, remembered):
+        assert all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_memo_forgets_the_least_recently_used_and_bad_sizes_are_refused(tiny_world, tiny_world_path):
+    import torch
+
+    from genie_env.memo import StepMemo
+
+    memo = StepMemo(capacity=3)
+    ids = torch.randint(0, len(tiny_world.vocab), (5, 1, 16, 16))      # five different contexts
+    for i in range(5):
+        memo.step_ids(tiny_world, ids[i : i + 1], torch.tensor([0]))
+    assert len(memo.table) == 3 and memo.misses == 5
+    memo.step_ids(tiny_world, ids[4:5], torch.tensor([0]))
+    assert memo.hits == 1
+    for bad in (-1, 1.5, True, "8"):
+        with pytest.raises(ValueError, match="memo must be"):
+            gym.make("GenieDream-v0", world=str(tiny_world_path), memo=bad)
