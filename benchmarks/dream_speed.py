@@ -101,14 +101,15 @@ def real_env():
     return env, single_env_step(env, render=True)
 
 
-def dream_env(world, device: str):
-    env = gym.make("GenieDream-v0", world=world, device=device)
+def dream_env(world, device: str, memo: int):
+    env = gym.make("GenieDream-v0", world=world, device=device, memo=memo)
     return env, single_env_step(env, render=False)
 
 
-def dream_vector_env(world, device: str, num_envs: int, obs_backend: str = "numpy", actions: str = "latent", **speed):
+def dream_vector_env(world, device: str, num_envs: int, obs_backend: str = "numpy", actions: str = "latent",
+                     memo: int = 32768, **speed):
     envs = gym.make_vec("GenieDream-v0", num_envs=num_envs, vectorization_mode="vector_entry_point", world=world,
-                        device=device, obs_backend=obs_backend, actions=actions, **speed)
+                        device=device, obs_backend=obs_backend, actions=actions, memo=memo, **speed)
     return envs, vector_env_step(envs)
 
 
@@ -134,10 +135,12 @@ def measure(name: str, device: str, num_envs: int, make, seconds: float) -> dict
         torch.cuda.reset_peak_memory_stats()
     env, step = make()
     speed = steps_per_second(step, seconds)
+    memo = getattr(getattr(env.unwrapped, "core", None), "memo", None)
     env.close()
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 2**10)
     return {"env": name, "device": device, "num_envs": num_envs, "env_steps_per_s": speed, "peak_rss_mb": rss_mb,
-            "peak_cuda_mb": torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else None}
+            "peak_cuda_mb": torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else None,
+            "memo_hit_rate": memo.hit_rate if memo is not None else None}
 
 
 def cpu_name() -> str:
@@ -155,22 +158,25 @@ def machine_info() -> dict:
 
 
 def add_flop_rates(rows: list[dict], flops_per_step: float, peak_tflops: float | None) -> None:
-    """Each dream row's FLOP rate (GFLOP/s) and, given the card's peak, its share of that peak."""
+    """Each dream row's FLOP rate (GFLOP/s: the steps it computed, not those the memo remembered) and, given the
+    card's peak, its share of that peak."""
     for r in rows[1:]:
-        r["gflops_per_s"] = r["env_steps_per_s"] * flops_per_step / 1e9
+        computed = 1.0 - (r.get("memo_hit_rate") or 0.0)
+        r["gflops_per_s"] = r["env_steps_per_s"] * computed * flops_per_step / 1e9
         r["peak_share"] = r["gflops_per_s"] / (peak_tflops * 1e3) if peak_tflops and r["device"] == "cuda" else None
 
 
 def markdown_table(rows: list[dict]) -> str:
     real = rows[0]["env_steps_per_s"]
-    lines = ["| env | device | envs | env-steps/s | x real | GFLOP/s | % peak | peak RSS MB | peak CUDA MB |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| env | device | envs | env-steps/s | x real | memo hits | GFLOP/s | % peak | peak RSS MB | peak CUDA MB |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         cuda = f"{r['peak_cuda_mb']:.0f}" if r["peak_cuda_mb"] is not None else "-"
         gflops = f"{r['gflops_per_s']:,.1f}" if r.get("gflops_per_s") is not None else "-"
         share = f"{100 * r['peak_share']:.2f}" if r.get("peak_share") is not None else "-"
+        hits = f"{100 * r['memo_hit_rate']:.0f} %" if r.get("memo_hit_rate") is not None else "-"
         lines.append(f"| {r['env']} | {r['device']} | {r['num_envs']} | {r['env_steps_per_s']:,.0f} | "
-                     f"{r['env_steps_per_s'] / real:.2f} | {gflops} | {share} | {r['peak_rss_mb']:.0f} | {cuda} |")
+                     f"{r['env_steps_per_s'] / real:.2f} | {hits} | {gflops} | {share} | {r['peak_rss_mb']:.0f} | {cuda} |")
     return "\n".join(lines)
 
 
@@ -193,6 +199,8 @@ def main(argv=None) -> None:
                         help="the card's peak TFLOP/s for the precision used, to report the share reached")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: torch's choice); on busy cores fewer threads can be faster")
+    parser.add_argument("--memo", type=int, default=32768,
+                        help="greedy steps each env remembers on the CPU (genie_env.memo; 0: none, every step a forward pass)")
     parser.add_argument("--json", default=None, help="also write the results and machine info here")
     args = parser.parse_args(argv)
     if args.threads:
@@ -202,23 +210,26 @@ def main(argv=None) -> None:
     for device in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
         sizes, speed = (args.sizes, {}) if device == "cpu" else \
             (args.cuda_sizes, {"compile_mode": args.compile_mode, "precision": args.precision})
-        rows.append(measure("GenieDream-v0", device, 1, partial(dream_env, args.world, device), args.seconds))
+        rows.append(measure("GenieDream-v0", device, 1, partial(dream_env, args.world, device, args.memo), args.seconds))
         for backend in args.backends:
             name = "GenieDream-v0 vector" + (" torch" if backend == "torch" else "")
-            rows += [measure(name, device, n, partial(dream_vector_env, args.world, device, n, backend, **speed), args.seconds)
+            rows += [measure(name, device, n, partial(dream_vector_env, args.world, device, n, backend, memo=args.memo,
+                                                      **speed), args.seconds)
                      for n in sizes]
         rows += [measure("GenieDream-v0 vector actions=env", device, n,
-                         partial(dream_vector_env, args.world, device, n, "numpy", "env", **speed), args.seconds)
+                         partial(dream_vector_env, args.world, device, n, "numpy", "env", memo=args.memo, **speed),
+                         args.seconds)
                  for n in (args.env_action_sizes if device == "cpu" else [])]
     flops_per_step = dream_step_flops(args.world, "cpu")
     add_flop_rates(rows, flops_per_step, args.peak_tflops)
 
     print(markdown_table(rows))
-    print(f"one dream env-step: {flops_per_step / 1e6:.2f} MFLOP (FlopCounterMode: matrix products and attention)")
+    print(f"one dream env-step: {flops_per_step / 1e6:.2f} MFLOP (FlopCounterMode: matrix products and attention)"
+          + (f"; a step the memo remembers costs none (hit rates in the table; --memo 0 for none)" if args.memo else ""))
     if args.json:
         atomic_write_json(args.json, {"machine": machine_info(), "world": args.world, "seconds": args.seconds,
                                       "flops_per_env_step": flops_per_step, "peak_tflops": args.peak_tflops,
-                                      "speed_options": {"compile_mode": args.compile_mode, "precision": args.precision},
+                                      "speed_options": {"compile_mode": args.compile_mode, "precision": args.precision, "memo": args.memo},
                                       "results": rows})
         print(f"-> {args.json}")
 

@@ -75,7 +75,9 @@ def test_dream_speed_benchmark(tiny_world_path, tmp_path):
     # FLOPs of a step, counted from the model: the tiny world's dynamics (dim 32, 1 layer) costs well under 10 MFLOP
     assert 1e4 < result["flops_per_env_step"] < 1e7 and "MFLOP" in out
     dream_rows = result["results"][1:]
-    assert all(r["gflops_per_s"] == r["env_steps_per_s"] * result["flops_per_env_step"] / 1e9 for r in dream_rows)
+    assert all(r["gflops_per_s"] == pytest.approx(r["env_steps_per_s"] * (1 - (r["memo_hit_rate"] or 0))
+                                                  * result["flops_per_env_step"] / 1e9) for r in dream_rows)
+    assert all(0 <= r["memo_hit_rate"] <= 1 for r in dream_rows if r["device"] == "cpu")   # the memo is on by default
     assert all(r["peak_share"] is None for r in dream_rows if r["device"] == "cpu")   # a card's peak is for CUDA rows
     assert sum(line.startswith("| ") for line in out.splitlines()) == 1 + len(result["results"])   # header + rows
 
