@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import imageio.v3 as iio
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # One torch thread: these tiny batches gain nothing from more, and on busy cores extra threads make them crawl.
