@@ -112,14 +112,24 @@ class CategoricalBottleneck(nn.Module):
         return logits.argmax(-1)
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor | None = None) -> Quantized:
-        """logits (N, K); targets (N,): a code each row must take, or -1 where free."""
+        """logits (N, K); targets (N,): a code each row must take, -1 where free, or -2 - c where free but not code c
+        (a step whose frame changed is not "nothing changed": the frames say so, no label needed)."""
         probs = torch.softmax(logits.float(), -1)
         indices = logits.argmax(-1)
         supervised = None
         if targets is not None:
-            labelled = targets >= 0
+            labelled, barred = targets >= 0, targets <= -2
+            if bool(barred.any()):   # argmax among the other codes, and the barred code's share pushed down
+                code = (-2 - targets).clamp(min=0)
+                masked = logits.masked_fill(barred[:, None] & (torch.arange(self.num_codes, device=logits.device) == code[:, None]),
+                                            float("-inf"))
+                indices = masked.argmax(-1)
             indices = torch.where(labelled, targets, indices)
-            supervised = F.cross_entropy(logits.float(), targets, ignore_index=-1) if bool(labelled.any()) else logits.sum() * 0
+            free = torch.where(labelled, targets, torch.full_like(targets, -1))
+            supervised = F.cross_entropy(logits.float(), free, ignore_index=-1) if bool(labelled.any()) else logits.sum() * 0
+            if bool(barred.any()):
+                share = probs[barred].gather(1, code[barred][:, None])[:, 0]
+                supervised = supervised - torch.log1p(-share.clamp(max=1 - 1e-6)).mean()
         hard = F.one_hot(indices, self.num_codes).type_as(probs)
         weights = hard + probs - probs.detach()                                  # straight-through
         mean = probs.mean(0)

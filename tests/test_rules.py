@@ -357,3 +357,23 @@ def test_an_unsupervised_world_learns_from_frames_alone(tiny_data, tiny_tokenize
                            bridge_labels=50, start_states=8, num_actions=8, train_labels=0))
     c = load_world_model(out)
     assert not c.anchored and c.info["bridge_label_steps"] == a.info["bridge_label_steps"]
+
+
+def test_a_barred_code_is_never_taken_and_its_share_is_pushed_down():
+    """CategoricalBottleneck targets -2 - c: free, but not code c (an unsupervised world's changed steps may not be
+    "nothing changed"); the loss is -log(1 - p_c) there, zero-gradient-free on forced rows as before."""
+    from genie_env.nn import CategoricalBottleneck
+
+    torch.manual_seed(0)
+    bottleneck = CategoricalBottleneck(4, 8, batch_entropy=0.0)
+    logits = torch.randn(6, 4, requires_grad=True)
+    with torch.no_grad():
+        logits[:, 3] += 10.0                                  # every row's argmax would be code 3
+    targets = torch.tensor([3, 3, -5, -5, -5, -1])            # two forced to 3, three barred from 3, one free
+    out = bottleneck(logits, targets)
+    assert out.indices[:2].tolist() == [3, 3] and (out.indices[2:5] != 3).all() and out.indices[5] == 3
+    probs = torch.softmax(logits.float(), -1)
+    expected = torch.nn.functional.cross_entropy(logits[:2], targets[:2]) - torch.log1p(-probs[2:5, 3]).mean()
+    assert out.supervised.item() == pytest.approx(expected.item(), rel=1e-5)
+    out.supervised.backward()
+    assert (logits.grad[2:5, 3] > 0).all()                   # descending the loss lowers the barred code's logit
