@@ -92,7 +92,8 @@ def steps_beside_still(ids: np.ndarray, step_frame: np.ndarray, steps: np.ndarra
     return steps[changed & np.isin(keys[step_frame[steps]], still_keys)]
 
 
-def still_codes(ids: np.ndarray, step_frame: np.ndarray, labels: np.ndarray, num_codes: int) -> np.ndarray:
+def still_codes(ids: np.ndarray, step_frame: np.ndarray, labels: np.ndarray, num_codes: int,
+                keys: np.ndarray | None = None) -> np.ndarray:
     """(S, K) bool: per step, the codes that may leave its frame as it is, by what the data shows from that frame.
 
     A step that changed nothing was made by some action that does nothing there; the pixels cannot say which.
@@ -101,9 +102,10 @@ def still_codes(ids: np.ndarray, step_frame: np.ndarray, labels: np.ndarray, num
     frame does act here and is no candidate. The counterfactual draw of "latent k changes nothing here"
     (trainers.world.Brain) then never asks a turn to stand still in a state where a turn was seen to turn.
     Codes never seen to act from a frame stay candidates (True), so a frame seen once keeps the uniform draw.
+    `keys`: `frame_keys(ids)`, when the caller has them already.
     """
     flat = ids.reshape(len(ids), -1)
-    frame_key = frame_keys(ids)
+    frame_key = frame_keys(ids) if keys is None else keys
     changed = (flat[step_frame] != flat[step_frame + 1]).any(1)
     acting = changed & (labels >= 0) & (labels < num_codes)
     keys = frame_key[step_frame]

@@ -26,25 +26,33 @@ from genie_lab.situations import Situation, ahead
 CORRECT_DB = 30.0   # a dreamed frame counts as correct at PSNR >= 30 dB against the real frame
 
 
-def explore_pool(env_id: str, layouts: int, seed: int, legs: int = 30, leg_steps: int = 20, max_steps: int = 0,
-                 steps: dict | None = None) -> list[tuple[int, tuple, str]]:
-    """Every distinct state an explorer reached on layouts seed .. seed + layouts - 1, as (reset seed, action
-    prefix, situation name). `steps`, if given, receives the real env steps spent exploring."""
+def explored_layouts(env_id: str, layouts: int, seed: int, legs: int = 30, leg_steps: int = 20, max_steps: int = 0,
+                     steps: dict | None = None, keep_snapshots: bool = False):
+    """Yield (reset seed, archive) for each of layouts seed .. seed + layouts - 1 as the explorer leaves it, each
+    state named by its situation; `steps`, if given, receives the real env steps spent exploring."""
     import gymnasium as gym
     import minigrid  # noqa: F401  (registers the MiniGrid envs)
 
     env = gym.make(env_id, **({"max_steps": max_steps} if max_steps > 0 else {}))
-    pool, explored = [], 0
-    for i in range(layouts):
-        env.reset(seed=seed + i)
-        archive, counts = explore_layout(env, seed + i, np.random.default_rng([seed, i]), legs, leg_steps,
-                                         label=Situation(env).of)
-        pool += [(seed + i, prefix, archive.label_of[key]) for key, prefix in archive.prefixes.items()]
-        explored += counts["env_steps"]
-    env.close()
-    if steps is not None:
-        steps["explore"] = steps.get("explore", 0) + explored
-    return pool
+    try:
+        for i in range(layouts):
+            env.reset(seed=seed + i)
+            archive, counts = explore_layout(env, seed + i, np.random.default_rng([seed, i]), legs, leg_steps,
+                                             label=Situation(env).of, keep_snapshots=keep_snapshots)
+            if steps is not None:
+                steps["explore"] = steps.get("explore", 0) + counts["env_steps"]
+            yield seed + i, archive
+    finally:
+        env.close()
+
+
+def explore_pool(env_id: str, layouts: int, seed: int, legs: int = 30, leg_steps: int = 20, max_steps: int = 0,
+                 steps: dict | None = None) -> list[tuple[int, tuple, str]]:
+    """Every distinct state an explorer reached on layouts seed .. seed + layouts - 1, as (reset seed, action
+    prefix, situation name). `steps`, if given, receives the real env steps spent exploring."""
+    return [(layout, prefix, archive.label_of[key])
+            for layout, archive in explored_layouts(env_id, layouts, seed, legs, leg_steps, max_steps, steps)
+            for key, prefix in archive.prefixes.items()]
 
 
 def states_at(env_id: str, pool: list, picks, max_steps: int = 0, with_seeds: bool = False,
@@ -92,26 +100,14 @@ def draw_states(env_id: str, layouts: int, seed: int, count: int, per_situation:
     the archive's own copies of the env (~17 KB each) are kept while it explores, in reservoirs that hold at most
     count + per_situation a situation, where `states_at` replays each state's prefix from its reset (a check of
     5,000 states spent ~300,000 real steps on replays). States are shared, not copied: callers copy to step."""
-    import gymnasium as gym
-    import minigrid  # noqa: F401
-
-    env = gym.make(env_id, **({"max_steps": max_steps} if max_steps > 0 else {}))
     rng = np.random.default_rng([seed, 2])
     uniform, by_situation = Reservoir(count, rng), {}
-    explored = 0
-    for i in range(layouts):
-        env.reset(seed=seed + i)
-        archive, counts = explore_layout(env, seed + i, np.random.default_rng([seed, i]), legs, leg_steps,
-                                         label=Situation(env).of, keep_snapshots=True)
-        explored += counts["env_steps"]
+    for layout, archive in explored_layouts(env_id, layouts, seed, legs, leg_steps, max_steps, steps, keep_snapshots=True):
         for key, snapshot in archive.snapshots.items():   # the archive goes with this layout: its copies are ours
-            entry = (snapshot, archive.label_of[key], seed + i)
+            entry = (snapshot, archive.label_of[key], layout)
             uniform.offer(entry)
             if per_situation:
                 by_situation.setdefault(entry[1], Reservoir(per_situation, rng)).offer(entry)
-    env.close()
-    if steps is not None:
-        steps["explore"] = steps.get("explore", 0) + explored
     states = uniform.items + [state for name in sorted(by_situation) for state in by_situation[name].items]
     return states, uniform.offered
 

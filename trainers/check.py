@@ -135,7 +135,8 @@ def check(config: CheckConfig) -> dict:
     if config.play_episodes:   # its own dataset: its episodes ran under the play's step limit, not --max-steps
         write_dataset(out / "play", {**spec, "max_steps": play_limit}, played)
     steps = sum(len(e["actions"]) for e in episodes + played)
-    # real env steps: exploring, replaying to each drawn state, the seven tries from each, the recorded episodes
+    # real env steps: exploring, the seven tries from each drawn state, the play and the replays to its wrong
+    # states, the recorded episodes
     spent.update(tries=NUM_ACTIONS * len(states), recorded=steps)
     result = {"world": config.world, "config": asdict(config), "distinct_states": found, "wrong_states": wrong_states,
               "real_steps": {**spent, "total": sum(spent.values())},

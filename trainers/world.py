@@ -37,7 +37,7 @@ from genie_lab.assemble import encode_dataset, fit_bridge_on_data
 from genie_lab.batches import HardSteps, make_batch, sample_steps
 from genie_lab.distributed import setup_distributed
 from genie_lab.episodes import START_CHUNK, record_starts
-from genie_lab.labels import label_steps, propagate_labels, step_changes, steps_beside_still, still_codes
+from genie_lab.labels import frame_keys, label_steps, propagate_labels, step_changes, steps_beside_still, still_codes
 from genie_lab.loop import LoopSpec, run_loop
 from genie_lab.pixels import draw_real_pixels, split_looks
 
@@ -209,7 +209,8 @@ def validate(brain: Brain, data: Dataset, ids: np.ndarray, steps: np.ndarray, co
 
 
 @torch.no_grad()
-def codes_read(lam, data: Dataset, ids: np.ndarray, step_labels: np.ndarray, steps: np.ndarray, config, device):
+def codes_read(lam, data: Dataset, ids: np.ndarray, step_labels: np.ndarray, steps: np.ndarray, config, device,
+               keys: np.ndarray | None = None):
     """`still_codes` with the codes the LAM now reads `steps` as (an unsupervised world: no label says which
     code acts from a frame, so the LAM's own reading does)."""
     codes = step_labels.copy()
@@ -219,7 +220,7 @@ def codes_read(lam, data: Dataset, ids: np.ndarray, step_labels: np.ndarray, ste
         clip = torch.from_numpy(ids[data.context_indices(chunk, config.context)]).long().to(device)
         codes[chunk] = lam.infer(clip).cpu().numpy()
     lam.train()
-    return still_codes(ids, data.step_frame, codes, config.num_actions)
+    return still_codes(ids, data.step_frame, codes, config.num_actions, keys)
 
 
 def warm_start_from(folder: str, tokenizer: Tokenizer, lam, dynamics, looks: torch.Tensor,
@@ -344,6 +345,7 @@ def train(config: TrainWorldConfig) -> dict:
     # every still step of its frame, more often than it was seen turning there
     read_again = (steps_beside_still(ids, data.step_frame, train_steps)
                   if candidates is not None and not anchored else None)
+    keys = frame_keys(ids) if read_again is not None else None   # the frames do not change between readings
     hard = HardSteps(train_steps, config.hard_power) if config.hard_rows > 0 else None
     brain = Brain(lam, dynamics, config.label_weight, noop_code, config.noop_uniform, hard, config.noop_draws).to(device)
     # DDP averages gradients and broadcasts rank 0's buffers (the VQ's EMA codebook) before every forward pass
@@ -364,7 +366,7 @@ def train(config: TrainWorldConfig) -> dict:
     def forward(step: int) -> tuple:
         nonlocal candidates
         if read_again is not None and (step % config.checkpoint_every == 0 or forward.first):
-            candidates = codes_read(brain.lam, data, ids, step_labels, read_again, config, device)
+            candidates = codes_read(brain.lam, data, ids, step_labels, read_again, config, device, keys)
         forward.first = False
         batch = sample_steps(rng, pools, config.batch_size)
         if hard is not None:
