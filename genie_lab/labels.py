@@ -100,7 +100,7 @@ def still_codes(ids: np.ndarray, step_frame: np.ndarray, labels: np.ndarray, num
     But an explorer tries every action in the states it reaches, so the same frame often shows up with the other
     actions' real effects too: a code seen (as a step's label, `labels` from `propagate_labels`) to change this
     frame does act here and is no candidate. The counterfactual draw of "latent k changes nothing here"
-    (trainers.world.Brain) then never asks a turn to stand still in a state where a turn was seen to turn.
+    (genie_lab.brain.Brain) then never asks a turn to stand still in a state where a turn was seen to turn.
     Codes never seen to act from a frame stay candidates (True), so a frame seen once keeps the uniform draw.
     `keys`: `frame_keys(ids)`, when the caller has them already.
     """

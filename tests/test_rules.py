@@ -155,7 +155,7 @@ def small_lam_and_dynamics(frames: int):
 def test_unchanged_steps_train_other_latents_to_change_nothing():
     """A batch of unlabelled steps that changed nothing (code 7): without counterfactual no-ops only code 7's
     vector learns from them; with them, the drawn codes do too (the dynamics model sees them change nothing)."""
-    from trainers.world import Brain
+    from genie_lab.brain import Brain
 
     grads = {}
     for noop_code in (None, 7):
@@ -173,7 +173,7 @@ def test_a_labelled_step_that_changed_nothing_moves_the_dynamics_but_reads_as_no
     """Forward into a wall, labelled: the dynamics model receives "forward" (so it learns walls stop it), while
     the LAM, which sees only the frames, is taught "nothing changed" (code 7) there; a changed labelled step
     keeps its label for both."""
-    from trainers.world import Brain
+    from genie_lab.brain import Brain
 
     lam, dynamics, ids = small_lam_and_dynamics(2)
     clip = torch.stack([ids, ids], 1)
@@ -194,7 +194,7 @@ def test_a_labelled_step_that_changed_nothing_moves_the_dynamics_but_reads_as_no
 
 def test_noop_rows_are_the_unlabelled_unchanged_steps_only():
     from genie_env.latent_action import LatentActionConfig, LatentActionModel
-    from trainers.world import Brain
+    from genie_lab.brain import Brain
 
     lam = LatentActionModel(LatentActionConfig(vocab_size=4, num_actions=8, dim=32, layers=1))
     dynamics = Dynamics(DynamicsConfig(vocab_size=4, num_tiles=4, latent_dim=lam.config.latent_dim, dim=32, layers=1))
@@ -214,7 +214,7 @@ def test_counterfactual_noops_never_ask_a_code_seen_acting_from_that_frame_to_st
     redrawn with any code but 0; the one at C with any; the draws follow."""
     from genie_env.latent_action import LatentActionConfig, LatentActionModel
     from genie_lab.labels import steps_beside_still, still_codes
-    from trainers.world import Brain
+    from genie_lab.brain import Brain
 
     a, b, c = (np.full((16, 16), v, np.int16) for v in (0, 1, 2))
     ids = np.stack([a, b, a, a, c, c])                       # steps: A->B, A->A, C->C (frames 0-1, 2-3, 4-5)
