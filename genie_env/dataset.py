@@ -26,7 +26,8 @@ from genie_env.io import atomic_write_bytes, read_json, sha256_file
 
 FORMAT_VERSION = 1
 SHARD_KEYS = ("frames", "actions", "rewards", "terminated", "truncated", "episode_lengths", "episode_seeds")
-OPTIONAL_KEYS = ("episode_offsets",)   # absent in older shards: every episode there starts at a reset
+OPTIONAL_KEYS = ("episode_offsets", "episode_twins")   # absent in older shards: every episode there starts at a
+# reset, and none has a rotated twin (genie_lab.twins: the shard-local index of an episode's twin, -1 for none)
 
 
 def dataset_digest(paths) -> str:
@@ -66,6 +67,8 @@ def write_shard(path, episodes: list[dict]) -> dict:
         "episode_seeds": np.array([e["seed"] for e in episodes], dtype=np.int64),
         "episode_offsets": np.array([e.get("offset", 0) for e in episodes], dtype=np.int32),
     }
+    if any("twin" in e for e in episodes):
+        arrays["episode_twins"] = np.array([e.get("twin", -1) for e in episodes], dtype=np.int32)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     atomic_write_bytes(path, buffer.getvalue())
@@ -112,6 +115,8 @@ def read_shard(path) -> dict:
             shard = {k: archive[k] for k in SHARD_KEYS}
             shard["episode_offsets"] = archive["episode_offsets"] if "episode_offsets" in archive.files \
                 else np.zeros(len(shard["episode_lengths"]), np.int32)
+            shard["episode_twins"] = archive["episode_twins"] if "episode_twins" in archive.files \
+                else np.full(len(shard["episode_lengths"]), -1, np.int32)
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
         raise ValueError(f"{path}: not a readable dataset shard ({type(e).__name__}: {e})") from None
     check_shard_values(path, shard)
@@ -120,6 +125,11 @@ def read_shard(path) -> dict:
     if len(shard["actions"]) != steps or len(shard["frames"]) != frames or shard["frames"].shape[1:] != (FRAME_SIZE, FRAME_SIZE, 3) \
             or shard["episode_offsets"].shape != lengths.shape or (shard["episode_offsets"] < 0).any():
         raise ValueError(f"{path}: inconsistent shard (episode lengths do not match the arrays)")
+    twins = shard["episode_twins"]
+    if twins.shape != lengths.shape or not np.issubdtype(twins.dtype, np.integer) or (twins < -1).any() \
+            or (twins >= len(lengths)).any() or any(lengths[t] != lengths[e] or twins[t] != e
+                                                    for e, t in enumerate(twins) if t >= 0):
+        raise ValueError(f"{path}: episode_twins must pair episodes of equal length both ways (-1: no twin)")
     return shard
 
 
@@ -155,6 +165,7 @@ class Dataset:
     offsets: np.ndarray | None = None     # (E,) real steps before each episode's first frame (None: all 0)
     time_limits: np.ndarray | None = None  # (E,) the real env's step limit each episode ran under (None: unknown)
     sources: np.ndarray | None = None      # (E,) which of the loaded folders each episode came from (its index)
+    twins: np.ndarray | None = None        # (E,) each episode's rotated twin (genie_lab.twins), -1 for none
 
     @classmethod
     def load(cls, paths) -> "Dataset":
@@ -169,6 +180,7 @@ class Dataset:
                 shard = read_shard(folder / entry["file"])
                 if len(shard["actions"]) != entry["steps"] or len(shard["episode_lengths"]) != entry["episodes"]:
                     raise ValueError(f"{folder / entry['file']}: holds other counts than {folder / 'manifest.json'} lists")
+                shard["episode_twins"] = np.where(shard["episode_twins"] >= 0, shard["episode_twins"] + len(env_ids), -1)
                 part = shard.pop("frames")
                 frames[filled : filled + len(part)] = part
                 filled += len(part)
@@ -184,7 +196,16 @@ class Dataset:
         cat = {k: np.concatenate([s[k] for s in shards]) for k in (*SHARD_KEYS, *OPTIONAL_KEYS) if k != "frames"}
         return cls(frames, cat["actions"], cat["rewards"], cat["terminated"], cat["truncated"],
                    cat["episode_lengths"], cat["episode_seeds"], env_ids, cat["episode_offsets"].astype(np.int64),
-                   np.array(limits, np.int64), np.array(sources, np.int64))
+                   np.array(limits, np.int64), np.array(sources, np.int64), cat["episode_twins"].astype(np.int64))
+
+    @cached_property
+    def step_twin(self) -> np.ndarray:
+        """(S,) the index of each step's twin step (the same step of the twin episode), -1 for none."""
+        twins = np.full(self.num_episodes, -1, np.int64) if self.twins is None else self.twins
+        episode = self.step_episode
+        within = np.arange(len(self.actions)) - self.step_start[episode]
+        twin = twins[episode]
+        return np.where(twin >= 0, self.step_start[np.maximum(twin, 0)] + within, -1)
 
     @property
     def starts_at_reset(self) -> np.ndarray:

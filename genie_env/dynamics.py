@@ -132,15 +132,19 @@ class Dynamics(nn.Module):
         heads = self.to_heads(summary)
         return DynamicsOutput(logits, heads[:, 0], heads[:, 1])
 
+    def frame_loss(self, out: DynamicsOutput, context: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """(B,) each frame's token loss: cross-entropy summed over its tiles (nats per frame), a changed tile
+        weighted 1 + changed_weight. Summed, not averaged, so the few tiles an action changes outweigh the latent's
+        entropy terms; averaged per tile, the entropy terms won and left/right merged into one code."""
+        target_tiles = self.to_tiles(target)
+        weight = 1.0 + self.config.changed_weight * (target_tiles != self.to_tiles(context[:, -1])).float()
+        return (F.cross_entropy(out.logits.permute(0, 3, 1, 2), target_tiles, reduction="none") * weight).flatten(1).sum(1)
+
     def loss(self, out: DynamicsOutput, context: torch.Tensor, target: torch.Tensor, reward: torch.Tensor,
              ended: torch.Tensor) -> tuple[torch.Tensor, dict]:
         """target tokens (B, 16, 16); reward (B,) float; ended (B,) bool. The per-frame token losses (B,) are
         kept, detached, in `self.last_frame_loss` (a trainer's prioritized replay reads them)."""
-        target_tiles = self.to_tiles(target)
-        weight = 1.0 + self.config.changed_weight * (target_tiles != self.to_tiles(context[:, -1])).float()
-        # summed over a frame's tiles (nats per frame), so the few tiles an action changes outweigh the latent's
-        # entropy terms; averaged per tile, the entropy terms won and left/right merged into one code
-        frame_loss = (F.cross_entropy(out.logits.permute(0, 3, 1, 2), target_tiles, reduction="none") * weight).flatten(1).sum(1)
+        frame_loss = self.frame_loss(out, context, target)
         self.last_frame_loss = frame_loss.detach()
         token_loss = frame_loss.mean()
         reward_loss = F.mse_loss(out.reward, reward)

@@ -9,6 +9,18 @@ from genie_env.latent_action import LatentActionModel
 from genie_lab.batches import HardSteps
 
 
+def balanced_argmax(score: torch.Tensor, iters: int = 3) -> torch.Tensor:
+    """score (N, A) log-weights -> (N,) each row's best column once the columns are balanced (a few Sinkhorn
+    steps, log domain: every column the same total, every row one unit). While the scores hardly differ (a new
+    world, whose latents all predict alike) the rows spread over all columns, so no latent is left without
+    steps to learn from; once they differ by nats, the scores decide."""
+    log_q = score.float()
+    for _ in range(iters):
+        log_q = log_q - log_q.logsumexp(0, keepdim=True)
+        log_q = log_q - log_q.logsumexp(1, keepdim=True)
+    return log_q.argmax(1)
+
+
 def frame_unchanged(clip: torch.Tensor) -> torch.Tensor:
     """clip tokens (B, W + 1, 16, 16) -> (B,) bool: the next frame is the last context frame, token for token."""
     return (clip[:, -1] == clip[:, -2]).flatten(1).all(1)
@@ -31,9 +43,9 @@ class Brain(torch.nn.Module):
 
     def __init__(self, lam: LatentActionModel, dynamics: Dynamics, label_weight: float = 1.0,
                  noop_code: int | None = None, noop_uniform: float = 1.0, hard: HardSteps | None = None,
-                 noop_draws: int = 1):
+                 noop_draws: int = 1, search: bool = False):
         super().__init__()
-        self.lam, self.dynamics, self.label_weight = lam, dynamics, label_weight
+        self.lam, self.dynamics, self.label_weight, self.search = lam, dynamics, label_weight, search
         self.noop_code, self.noop_uniform, self.noop_draws = noop_code, noop_uniform, noop_draws
         if hard is not None:       # its losses travel in the checkpoint with the weights
             self.hard = hard
@@ -70,16 +82,51 @@ class Brain(torch.nn.Module):
         draw = (1 - self.noop_uniform) * torch.softmax(log_still, -1) + self.noop_uniform / K
         return rows, torch.multinomial(draw, 1)[:, 0]
 
+    @torch.no_grad()
+    def best_codes(self, clip: torch.Tensor, labels: torch.Tensor, partners: torch.Tensor | None = None) -> torch.Tensor:
+        """Unsupervised (issue 26): each changed step (label -2 - noop: any code but "nothing changed") takes the
+        acting code under which the dynamics model predicts its next frame best, balanced over the batch
+        (`balanced_argmax`); the LAM learns to read that code off the frames. A step and its rotated twin
+        (`partners`: each row's partner row, -1 for none; genie_lab.twins) take one code, the one that explains
+        both best. Returns the labels with the changed steps' codes filled in."""
+        rows = (labels <= -2).nonzero().flatten()
+        if not len(rows):
+            return labels
+        K = self.lam.config.num_actions
+        acting = torch.tensor([k for k in range(K) if k != self.noop_code], device=clip.device)
+        context, target = clip[rows, :-1].repeat_interleave(len(acting), 0), clip[rows, -1].repeat_interleave(len(acting), 0)
+        out = self.dynamics(context, self.lam.action_vectors[acting].repeat(len(rows), 1))
+        score = -self.dynamics.frame_loss(out, context, target).view(len(rows), len(acting))
+        if partners is not None:   # a pair scores as one: its rows' scores summed, its code given to both
+            place = torch.full((len(labels),), -1, dtype=torch.long, device=clip.device)
+            place[rows] = torch.arange(len(rows), device=clip.device)
+            mate = place[partners[rows].clamp(min=0)].masked_fill(partners[rows] < 0, -1)
+            paired = mate >= 0
+            score[paired] = score[paired] + score[mate[paired]]
+            lead = ~paired | (mate > torch.arange(len(rows), device=clip.device))
+            choice = torch.empty(len(rows), dtype=torch.long, device=clip.device)
+            choice[lead] = balanced_argmax(score[lead])
+            follow = ~lead
+            choice[follow] = choice[mate[follow]]
+        else:
+            choice = balanced_argmax(score)
+        labels = labels.clone()
+        labels[rows] = acting[choice]
+        return labels
+
     def forward(self, clip: torch.Tensor, reward: torch.Tensor, ended: torch.Tensor, labels: torch.Tensor | None = None,
-                candidates: torch.Tensor | None = None):
+                candidates: torch.Tensor | None = None, partners: torch.Tensor | None = None):
         """clip tokens (B, W + 1, 16, 16): context frames then the next frame; labels (B,): env action or -1;
-        candidates (B, K) bool or None: the codes each unchanged step may be redrawn with (`noop_rows`).
+        candidates (B, K) bool or None: the codes each unchanged step may be redrawn with (`noop_rows`);
+        partners (B,) or None: each row's rotated twin in the batch (`best_codes`, with `search`).
 
         A labelled step's latent is its env action (the dynamics model receives that code), so each code means
         one action in every state, including where the action changes nothing (forward into a wall): the
         dynamics model sees the move code against walls and learns that they stop it. With a "nothing changed"
         code, the LAM's target on such a step is that code: from frames alone an unchanged step is "nothing".
         """
+        if self.search and self.training and labels is not None:
+            labels = self.best_codes(clip, labels, partners)
         acted, lam_labels = None, labels
         if labels is not None and self.noop_code is not None:
             # a labelled step that changed nothing (forward into a wall): the dynamics model gets its action, but

@@ -279,10 +279,11 @@ def pipeline(config: PipelineConfig, argv: list[str]) -> dict:
     common = ["--env", config.env, "--workers", str(config.workers)]
     if config.max_steps > 0:
         common += ["--max-steps", str(config.max_steps)]
+    twins = ["--twins"] if config.latents == "unsupervised" else []   # rotated twins: one latent explains a pair
     stages = [
-        Stage("record", ["trainers.record", *common, "--episodes", str(p["episodes"]), "--policy", config.policy,
+        Stage("record", ["trainers.record", *common, *twins, "--episodes", str(p["episodes"]), "--policy", config.policy,
                          "--seed", str(config.seed), "--out", str(data)], [data / "manifest.json"], [], True),
-        Stage("record-expert", ["trainers.record", *common, "--episodes", str(p["expert_episodes"]), "--policy",
+        Stage("record-expert", ["trainers.record", *common, *twins, "--episodes", str(p["expert_episodes"]), "--policy",
                                 "noisy-expert", "--seed", str(config.seed + 500), "--out", str(expert)],
               [expert / "manifest.json"], [], True),
         *([Stage("record-explore", ["trainers.record", *common, "--episodes", str(p["explore_layouts"]), "--policy",

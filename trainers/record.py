@@ -20,6 +20,7 @@ from genie_env.io import atomic_write_bytes, atomic_write_json, make_folder, rea
 from genie_env.policies import POLICIES
 from genie_lab.episodes import episode_seed, record_episode
 from genie_lab.explore import archive_arrays, explore_layout
+from genie_lab.twins import with_twins
 
 
 @dataclass
@@ -36,6 +37,7 @@ class RecordConfig:
     max_steps: int = 0            # cut episodes after this many steps (0: the env's own limit)
     legs: int = 30                # explore-archive: legs per layout (each one recorded episode from an archived state)
     leg_steps: int = 20           # explore-archive: steps per leg
+    twins: bool = False           # each episode followed by its rotated twin (genie_lab.twins; square grids only)
     resume: bool = False
 
 
@@ -62,6 +64,8 @@ def record_shard(args) -> dict:
     else:
         episodes = [record_episode(env, config.policy, config.seed, i, config.epsilon, config.persistence)
                     for i in range(first, last)]
+        if config.twins:
+            episodes = with_twins(env, episodes)
     env.close()
     return {**write_shard(Path(config.out) / shard_name(shard), episodes), "layouts": last - first}
 
@@ -92,10 +96,20 @@ def check_config(config: RecordConfig) -> None:
         raise ValueError(f"--workers must be > 0, got {config.workers}")
     if config.legs <= 0 or config.leg_steps <= 0:
         raise ValueError(f"--legs and --leg-steps must be > 0, got {config.legs} and {config.leg_steps}")
+    if config.twins and config.policy == "explore-archive":
+        raise ValueError("--twins replays episodes from their reset; the explorer's legs start mid-episode")
+    if config.twins:
+        import gymnasium as gym
+
+        base = gym.make(config.env).unwrapped
+        base.reset(seed=0)
+        if base.width != base.height:
+            raise ValueError(f"--twins needs a square grid; {config.env} is {base.width}x{base.height}")
 
 
 def dataset_spec(config: RecordConfig) -> dict:
-    skip = ("out", "workers", "resume") + (() if config.policy == "explore-archive" else ("legs", "leg_steps"))
+    skip = ("out", "workers", "resume") + (() if config.policy == "explore-archive" else ("legs", "leg_steps")) \
+        + (() if config.twins else ("twins",))   # a dataset recorded before --twins existed keeps its spec
     spec = {k: v for k, v in asdict(config).items() if k not in skip}
     return {"format": "genie-dataset", "version": FORMAT_VERSION, **spec}
 

@@ -41,6 +41,7 @@ from genie_lab.episodes import START_CHUNK, record_starts
 from genie_lab.labels import frame_keys, label_steps, propagate_labels, step_changes, steps_beside_still, still_codes
 from genie_lab.loop import LoopSpec, run_loop
 from genie_lab.pixels import draw_real_pixels, split_looks
+from genie_lab.twins import twin_steps
 
 
 @dataclass
@@ -78,6 +79,8 @@ class TrainWorldConfig:
     noop_uniform: float = 1.0     # share of uniform in the draw of k (the rest follows the model's own posterior)
     noop_known: bool = True       # draw k only among codes the data never shows acting from that frame (labels.still_codes)
     noop_draws: int = 2           # with --noop-known: distinct codes drawn for each unchanged step (each one more row)
+    code_search: bool = True      # unsupervised: a changed step takes the code that predicts it best (Brain.best_codes)
+    twin_rows: bool = True        # unsupervised: a batch's steps bring their rotated twins (genie_lab.twins), one code a pair
     hard_rows: int = 8            # rows added to each batch, drawn by their last seen loss (HardSteps: rare states' steps)
     hard_power: float = 1.0       # their draw probability ~ loss ** hard_power
     split_looks: bool = True      # one id per distinct real patch, where the tokenizer merged some (genie_lab.pixels)
@@ -248,7 +251,12 @@ def train(config: TrainWorldConfig) -> dict:
                   if candidates is not None and not anchored else None)
     keys = frame_keys(ids) if read_again is not None else None   # the frames do not change between readings
     hard = HardSteps(train_steps, config.hard_power) if config.hard_rows > 0 else None
-    brain = Brain(lam, dynamics, config.label_weight, noop_code, config.noop_uniform, hard, config.noop_draws).to(device)
+    search = not anchored and noop_code is not None and config.code_search
+    twinned = search and config.twin_rows and bool((data.twins >= 0).any())
+    if search:
+        print(f"world: unsupervised codes by search{' over rotated twin pairs' if twinned else ''}", flush=True)
+    brain = Brain(lam, dynamics, config.label_weight, noop_code, config.noop_uniform, hard, config.noop_draws,
+                  search).to(device)
     # DDP averages gradients and broadcasts rank 0's buffers (the VQ's EMA codebook) before every forward pass
     model = DistributedDataParallel(brain) if world_size > 1 else brain
     optimizer = torch.optim.AdamW(brain.parameters(), lr=config.lr, weight_decay=0.01)
@@ -272,7 +280,11 @@ def train(config: TrainWorldConfig) -> dict:
         batch = sample_steps(rng, pools, config.batch_size)
         if hard is not None:
             batch = np.concatenate([batch, hard.draw(rng, config.hard_rows)])
-        loss, metrics = model(*make_batch(data, ids, batch, config.context, device, step_labels, candidates))
+        partners = None
+        if twinned:
+            batch, partners = twin_steps(data.step_twin, batch)
+            partners = torch.from_numpy(partners).to(device)
+        loss, metrics = model(*make_batch(data, ids, batch, config.context, device, step_labels, candidates), partners)
         if hard is not None:
             hard.update(batch, brain.frame_loss)
         return loss, metrics

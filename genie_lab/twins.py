@@ -1,0 +1,73 @@
+"""Rotated twins: a recorded real episode played again on its layout turned a quarter turn.
+
+MiniGrid's rules do not depend on where the agent faces: turn left from any heading is a quarter turn to the
+left, forward is a step ahead. So a real episode's actions, replayed from its reset state rotated 90 degrees,
+give another real episode (rendered by the env itself: sprites, grid lines and the view highlight as the game
+draws them) whose every step was made by the same action as its twin's. An unsupervised world may then ask one
+latent to explain both steps of a pair (genie_lab.brain.best_codes): a latent that meant "left" when facing east
+and "right" when facing north explains no pair, so each latent comes to mean one thing at every heading. No
+action label is read: the pairing is a symmetry of the game, the frames its evidence.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from genie_env.frames import render_frame
+
+
+def rotate_env(env) -> None:
+    """Turn the env's state a quarter turn counter-clockwise, in place: the grid (MiniGrid's Grid.rotate_left),
+    the agent's place and heading. A cell (x, y) goes to (y, W - 1 - x); heading d (0 east, 1 south, ...) to d - 1."""
+    base = env.unwrapped
+    if base.width != base.height:
+        raise ValueError(f"rotated twins need a square grid, got {base.width}x{base.height} ({base.spec.id if base.spec else base})")
+    x, y = (int(v) for v in base.agent_pos)
+    base.grid = base.grid.rotate_left()
+    base.agent_pos = (y, base.width - 1 - x)
+    base.agent_dir = (int(base.agent_dir) - 1) % 4
+
+
+def twin_episode(env, episode: dict) -> dict | None:
+    """The rotated twin of a recorded episode that starts at a reset (`episode["seed"]`), with the same keys, or
+    None where the replay does not follow its twin (other rewards or ends: an env whose rules know a direction)."""
+    if episode.get("offset", 0):
+        raise ValueError("a twin replays an episode from its reset; this one starts mid-episode (offset > 0)")
+    env.reset(seed=int(episode["seed"]))
+    rotate_env(env)
+    frames, rewards, terminated, truncated = [render_frame(env)], [], [], []
+    for action in episode["actions"]:
+        _, reward, term, trunc, _ = env.step(int(action))
+        frames.append(render_frame(env))
+        rewards.append(reward)
+        terminated.append(term)
+        truncated.append(trunc)
+    same = (np.allclose(rewards, episode["rewards"]) and np.array_equal(terminated, episode["terminated"])
+            and np.array_equal(truncated, episode["truncated"]))
+    if not same:
+        return None
+    return {**episode, "frames": np.stack(frames), "rewards": np.array(rewards), "terminated": np.array(terminated),
+            "truncated": np.array(truncated)}
+
+
+def with_twins(env, episodes: list[dict]) -> list[dict]:
+    """Each episode followed by its twin where there is one; `twin` names the partner's place in the list."""
+    out = []
+    for episode in episodes:
+        twin = twin_episode(env, episode)
+        if twin is None:
+            out.append(episode)
+            continue
+        out += [{**episode, "twin": len(out) + 1}, {**twin, "twin": len(out)}]
+    return out
+
+
+def twin_steps(step_twin: np.ndarray, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A batch of step indices with each step's twin appended where it has one, and for every row of the result
+    the row of its partner (-1: none)."""
+    twins = step_twin[batch]
+    has = np.flatnonzero(twins >= 0)
+    rows = np.concatenate([batch, twins[has]])
+    partners = np.full(len(rows), -1, np.int64)
+    partners[has] = len(batch) + np.arange(len(has))
+    partners[len(batch):] = has
+    return rows, partners
