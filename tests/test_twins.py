@@ -1,0 +1,98 @@
+"""Rotated twins (genie_lab.twins) and the unsupervised code search that reads them (Brain.best_codes)."""
+import gymnasium as gym
+import minigrid  # noqa: F401
+import numpy as np
+import pytest
+import torch
+
+from genie_env.dataset import Dataset, read_shard, write_shard
+from genie_env.frames import render_frame
+from genie_lab.episodes import record_episode
+from genie_lab.twins import rotate_env, twin_episode, twin_steps, with_twins
+from trainers.record import RecordConfig, record
+
+
+def test_four_quarter_turns_give_back_the_frame_and_a_twin_follows_its_episode():
+    env = gym.make("MiniGrid-DoorKey-8x8-v0", max_steps=200)
+    env.reset(seed=4)
+    first = render_frame(env)
+    for turn in range(4):
+        rotate_env(env)
+        assert (render_frame(env) == first).all() == (turn == 3)
+    episode = record_episode(env, "noisy-expert", 0, 2)           # picks the key, opens the door, reaches the goal
+    x, y = env.unwrapped.agent_pos
+    twin = twin_episode(env, episode)
+    assert twin is not None and episode["rewards"].sum() > 0
+    assert np.array_equal(twin["rewards"], episode["rewards"]) and np.array_equal(twin["actions"], episode["actions"])
+    assert tuple(env.unwrapped.agent_pos) == (y, 7 - x)            # the twin's agent ends where the turned one would
+    changed = lambda e: (e["frames"][1:] != e["frames"][:-1]).any((1, 2, 3))   # noqa: E731
+    assert np.array_equal(changed(twin), changed(episode)) and not (twin["frames"] == episode["frames"]).all()
+
+
+def test_recorded_twins_pair_steps_of_the_same_action_both_ways(tmp_path):
+    out = tmp_path / "data"
+    record(RecordConfig(env="MiniGrid-Empty-6x6-v0", episodes=4, episodes_per_shard=2, workers=1, max_steps=40,
+                        twins=True, out=str(out)))
+    data = Dataset.load([out])
+    assert data.num_episodes == 8 and data.twins.tolist() == [1, 0, 3, 2, 5, 4, 7, 6]
+    steps = np.arange(len(data.actions))
+    assert (data.step_twin >= 0).all() and (data.step_twin[data.step_twin] == steps).all()
+    assert (data.actions[data.step_twin] == data.actions).all()   # the pairing the search reads, never the actions
+    rows, partners = twin_steps(data.step_twin, np.array([0, 5]))
+    assert rows.tolist() == [0, 5, data.step_twin[0], data.step_twin[5]] and partners.tolist() == [2, 3, 0, 1]
+
+
+@pytest.mark.parametrize("change, message", [({"policy": "explore-archive"}, "mid-episode"),
+                                             ({"env": "MiniGrid-Unlock-v0"}, "square grid")])
+def test_twins_that_cannot_be_made_are_refused_before_anything_is_written(tmp_path, change, message):
+    out = tmp_path / "data"
+    with pytest.raises(ValueError, match=message):
+        record(RecordConfig(**{"env": "MiniGrid-Empty-6x6-v0", "episodes": 2, "workers": 1, "twins": True,
+                               "out": str(out), **change}))
+    assert not out.exists()
+
+
+def test_a_shard_whose_twins_do_not_pair_is_refused(tmp_path):
+    env = gym.make("MiniGrid-Empty-6x6-v0", max_steps=10)
+    episodes = with_twins(env, [record_episode(env, "mixture", 0, i) for i in range(2)])
+    write_shard(tmp_path / "good.npz", episodes)
+    assert read_shard(tmp_path / "good.npz")["episode_twins"].tolist() == [1, 0, 3, 2]
+    episodes[1]["twin"] = 2                                          # 0 -> 1 but 1 -> 2
+    write_shard(tmp_path / "bad.npz", episodes)
+    with pytest.raises(ValueError, match="episode_twins"):
+        read_shard(tmp_path / "bad.npz")
+
+
+def test_balanced_argmax_spreads_rows_while_scores_tie_and_follows_clear_scores():
+    from genie_lab.brain import balanced_argmax
+
+    tied = torch.zeros(60, 3) + torch.randn(60, 3) * 1e-3
+    tied[:, 0] += 0.01                                             # column 0 a hair better everywhere
+    counts = torch.bincount(balanced_argmax(tied), minlength=3)
+    assert (counts >= 10).all()                                    # plain argmax would give all 60 to column 0
+    clear = torch.full((6, 3), -30.0)
+    clear[torch.arange(6), torch.tensor([0, 0, 0, 0, 1, 2])] = 0.0
+    assert balanced_argmax(clear).tolist() == [0, 0, 0, 0, 1, 2]
+
+
+def test_best_codes_fill_changed_steps_only_never_with_nothing_changed_and_one_code_a_pair():
+    from genie_env.dynamics import Dynamics, DynamicsConfig, tile_patterns
+    from genie_env.latent_action import LatentActionConfig, LatentActionModel
+    from genie_lab.brain import Brain
+
+    torch.manual_seed(0)
+    lam = LatentActionModel(LatentActionConfig(vocab_size=4, num_actions=4, dim=32, layers=1))
+    dynamics = Dynamics(DynamicsConfig(vocab_size=4, num_tiles=8, latent_dim=lam.config.latent_dim, dim=32, layers=1))
+    dynamics.set_tiles(tile_patterns(torch.randint(0, 4, (50, 16, 16)))[:8])
+    clip = torch.randint(0, 4, (12, 2, 16, 16))
+    clip[:2, 1] = clip[:2, 0]                                      # rows 0-1 unchanged
+    labels = torch.tensor([3, 3] + [-5] * 10)                      # noop code 3; changed rows barred from it
+    partners = torch.tensor([-1, -1, 7, 8, -1, -1, -1, 2, 3, -1, -1, -1])
+    brain = Brain(lam, dynamics, noop_code=3, search=True)
+    codes = brain.best_codes(clip, labels, partners)
+    assert codes[:2].tolist() == [3, 3] and ((codes[2:] >= 0) & (codes[2:] < 3)).all()
+    assert codes[2] == codes[7] and codes[3] == codes[8]
+    assert torch.equal(brain.best_codes(clip, labels, partners), codes)   # no draw: the scores decide
+    loss, _ = brain.train()(clip, torch.zeros(12), torch.zeros(12, dtype=torch.bool), labels, None, partners)
+    loss.backward()                                                # the LAM learns the chosen codes
+    assert lam.to_latent.weight.grad.abs().sum() > 0
