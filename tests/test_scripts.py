@@ -179,3 +179,31 @@ def test_wilson_interval():
     low, high = wilson(19, 600)
     assert 0.019 < low < 0.0317 < high < 0.05   # 3.2 % of 600: about 2.0-4.9 %
     assert wilson(0, 10)[0] == 0.0 and wilson(10, 10)[1] == 1.0 and wilson(0, 10)[1] > 0.2
+
+
+def test_label_efficiency_reads_a_world_and_names_its_labels(tmp_path):
+    """One row per world from its evaluation; an unanchored world counts 0 labels; a folder with no evaluation is
+    refused by name."""
+    shipped = ROOT / "genie_env" / "worlds" / "empty8"
+    out = run("benchmarks/label_efficiency.py", "--world", shipped, "--sb3-steps", "0", "--json", tmp_path / "rows.json")
+    rows = json.loads((tmp_path / "rows.json").read_text())["rows"]
+    evaluation = json.loads((shipped / "eval_world.json").read_text())
+    assert len(rows) == 1 and rows[0]["labels_in_training"] == 200
+    assert rows[0]["probe_accuracy"] == evaluation["probe_accuracy"]
+    assert rows[0]["every_action_states"] == evaluation["from_states"]["every_action"]["all_right"]
+    assert "| 200 |" in out
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from label_efficiency import labels_in_training
+    finally:
+        sys.path.pop(0)
+    world_json = json.loads((shipped / "world.json").read_text())
+    world_json["info"]["config"]["anchor_latents"] = False
+    assert labels_in_training(world_json) == 0
+    world_json["info"]["config"].update(anchor_latents=True, train_labels=10)
+    assert labels_in_training(world_json) == 10
+
+    result = subprocess.run([sys.executable, "benchmarks/label_efficiency.py", "--world", str(tmp_path), "--sb3-steps", "0"],
+                            capture_output=True, text=True, cwd=ROOT, env=ENV)
+    assert result.returncode != 0 and "no world.json" in result.stderr
