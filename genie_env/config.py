@@ -30,7 +30,7 @@ RULES: dict[str, tuple] = {
     **{name: _COUNT0 for name in (
         "cover_labels", "focus_data", "hard_rows", "max_steps", "per_situation", "start_states", "episodes",
         "round_steps", "world_steps", "check_layouts", "check_states", "state_dreams", "states_per_situation", "rule_episodes",
-        "play_episodes", "check_play_steps", "revive_warmup", "revive_cooldown")},
+        "play_episodes", "check_play_steps")},
     "explore_layouts": (-1, None, "a count >= 0, or -1 for the preset's"),
     "train_labels": (-1, None, "a count >= 0, or -1 for all of --bridge-labels"),
     **{name: (-1, None, "a count >= 0, or -1 for the preset's") for name in ("rounds", "check_per_situation",
@@ -42,8 +42,7 @@ RULES: dict[str, tuple] = {
         "val_fraction", "changed_share", "ended_share", "labelled_share", "focus_share")},
     "ent_coef_final": (-1.0, None, "a weight >= 0, or -1 for a constant --ent-coef"),
     **{name: _WEIGHT for name in (
-        "temperature", "ent_coef", "vf_coef", "label_weight", "changed_weight", "batch_entropy", "hard_power",
-        "revive_ratio")},
+        "temperature", "ent_coef", "vf_coef", "label_weight", "changed_weight", "batch_entropy", "hard_power")},
     **{name: (1e-12, None, "a value > 0") for name in ("lr", "clip", "max_grad_norm")},
 }
 OUTPUT_FIELDS = ("out", "json", "png", "gif", "confusion_png")   # paths a script writes: checked writable first

@@ -21,55 +21,6 @@ def balanced_argmax(score: torch.Tensor, iters: int = 3) -> torch.Tensor:
     return log_q.argmax(1)
 
 
-class CodeReviver(torch.nn.Module):
-    """k-means' dead-cluster split for the unsupervised code search (issue 26). The search can settle where one
-    code holds two actions (Empty-8x8: left and right in one code, its frames half wrong for ever; another code
-    held 0.8 % of the changed steps) and no gradient will part them: the idle code predicts none of those steps
-    better, so it never gets one. Watched over the batches (moving averages, buffers: a resumed run revives as the
-    uninterrupted one): each code's *loss*, the frame loss summed over the steps the search gave it, and its
-    *cost*, what moving those steps to their second-best code would add to the loss. A code that costs little to
-    lose (no step needs it) is moved next to the code that explains its steps worst (its vector copied, with a
-    little deterministic noise), and the two then split those steps between them; a code that alone explains its
-    steps (a rare toggle) costs much and is kept. At most one revival per `cooldown` batches, none before `warmup`."""
-
-    def __init__(self, num_codes: int, ratio: float = 0.1, warmup: int = 2000, cooldown: int = 500,
-                 decay: float = 0.98):
-        super().__init__()
-        self.ratio, self.warmup, self.cooldown, self.decay = ratio, warmup, cooldown, decay
-        self.register_buffer("loss", torch.zeros(num_codes))
-        self.register_buffer("cost", torch.zeros(num_codes))
-        self.register_buffer("clock", torch.zeros(3, dtype=torch.long))   # batches seen, last revival, revivals
-
-    @torch.no_grad()
-    def observe(self, score: torch.Tensor, choice: torch.Tensor, acting: torch.Tensor) -> None:
-        """score (N, A) the search's scores (minus frame loss) of the acting codes, choice (N,) the column each row took."""
-        best = score.gather(1, choice[:, None])[:, 0]
-        second = score.scatter(1, choice[:, None], float("-inf")).max(1).values if score.shape[1] > 1 else best
-        loss = torch.zeros_like(self.loss).index_add_(0, acting[choice], -best.float())
-        cost = torch.zeros_like(self.cost).index_add_(0, acting[choice], (best - second).float())
-        self.loss.mul_(self.decay).add_((1 - self.decay) * loss)
-        self.cost.mul_(self.decay).add_((1 - self.decay) * cost)
-
-    @torch.no_grad()
-    def revive(self, codebook: torch.Tensor, acting: torch.Tensor) -> tuple[int, int] | None:
-        """Called once a batch before the search; (revived code, donor code) where a code was moved, else None."""
-        self.clock[0] += 1
-        seen, last, count = (int(v) for v in self.clock)
-        if self.ratio <= 0 or seen < self.warmup or (count and seen - last < self.cooldown) or len(acting) < 2:
-            return None
-        donor = int(acting[self.loss[acting].argmax()])
-        others = acting[acting != donor]
-        victim = int(others[self.cost[others].argmin()])
-        if not self.cost[victim] < self.ratio * self.loss[donor]:
-            return None
-        noise = torch.randn(codebook.shape[1], generator=torch.Generator().manual_seed(count))   # the same on every rank
-        codebook[victim] = codebook[donor] + 0.05 * codebook[donor].std() * noise.to(codebook)
-        self.loss[[victim, donor]] = self.loss[donor] / 2
-        self.cost[[victim, donor]] = 0.0
-        self.clock[1], self.clock[2] = seen, count + 1
-        return victim, donor
-
-
 def frame_unchanged(clip: torch.Tensor) -> torch.Tensor:
     """clip tokens (B, W + 1, 16, 16) -> (B,) bool: the next frame is the last context frame, token for token."""
     return (clip[:, -1] == clip[:, -2]).flatten(1).all(1)
@@ -92,13 +43,12 @@ class Brain(torch.nn.Module):
 
     def __init__(self, lam: LatentActionModel, dynamics: Dynamics, label_weight: float = 1.0,
                  noop_code: int | None = None, noop_uniform: float = 1.0, hard: HardSteps | None = None,
-                 noop_draws: int = 1, search: bool = False, reviver: CodeReviver | None = None):
+                 noop_draws: int = 1, search: bool = False):
         super().__init__()
         self.lam, self.dynamics, self.label_weight, self.search = lam, dynamics, label_weight, search
         self.noop_code, self.noop_uniform, self.noop_draws = noop_code, noop_uniform, noop_draws
         if hard is not None:       # its losses travel in the checkpoint with the weights
             self.hard = hard
-        self.reviver = reviver if search else None   # its averages travel in the checkpoint too
 
     @torch.no_grad()
     def noop_rows(self, clip: torch.Tensor, ended: torch.Tensor, labels: torch.Tensor | None,
@@ -160,8 +110,6 @@ class Brain(torch.nn.Module):
             choice[follow] = choice[mate[follow]]
         else:
             choice = balanced_argmax(score)
-        if self.reviver is not None:
-            self.reviver.observe(score, choice, acting)
         labels = labels.clone()
         labels[rows] = acting[choice]
         return labels
@@ -177,11 +125,7 @@ class Brain(torch.nn.Module):
         dynamics model sees the move code against walls and learns that they stop it. With a "nothing changed"
         code, the LAM's target on such a step is that code: from frames alone an unchanged step is "nothing".
         """
-        revived = None
         if self.search and self.training and labels is not None:
-            if self.reviver is not None:
-                acting = torch.tensor([k for k in range(self.lam.config.num_actions) if k != self.noop_code])
-                revived = self.reviver.revive(self.lam.quantizer.codebook.data, acting.to(clip.device))
             labels = self.best_codes(clip, labels, partners)
         acted, lam_labels = None, labels
         if labels is not None and self.noop_code is not None:
@@ -205,10 +149,6 @@ class Brain(torch.nn.Module):
         self.frame_loss = self.dynamics.last_frame_loss[: len(clip)]    # the batch's own rows, not the redrawn ones
         used, perplexity = self.lam.quantizer.usage(latent.indices)
         metrics.update({"lam/used": used, "lam/perplexity": perplexity, "loss/latent_entropy": latent.commitment.item()})
-        if self.reviver is not None:
-            metrics["lam/revivals"] = int(self.reviver.clock[2])
-            if revived is not None:
-                print(f"world: code {revived[0]} moved beside code {revived[1]}, which explained its steps worst", flush=True)
         loss = loss + latent.commitment
         if latent.supervised is not None:
             metrics["loss/latent_labels"] = latent.supervised.item()

@@ -96,33 +96,3 @@ def test_best_codes_fill_changed_steps_only_never_with_nothing_changed_and_one_c
     loss, _ = brain.train()(clip, torch.zeros(12), torch.zeros(12, dtype=torch.bool), labels, None, partners)
     loss.backward()                                                # the LAM learns the chosen codes
     assert lam.to_latent.weight.grad.abs().sum() > 0
-
-
-def test_reviver_moves_an_idle_code_beside_a_merged_one_and_keeps_a_rare_needed_one():
-    """The search's dead-cluster split (CodeReviver): a code no step needs is moved next to the code whose steps
-    are explained worst; a rare code that alone explains its steps is kept; nothing moves before the warm-up or
-    inside the cool-down."""
-    from genie_lab.brain import CodeReviver
-
-    acting = torch.tensor([0, 1, 2])
-    # code 2 holds two actions (every step half wrong: loss 10); code 1 holds a few steps code 0 explains as well
-    merged = torch.tensor([[-0.1, -0.2, -9.0]] * 4 + [[-20.0, -20.0, -10.0]] * 20 + [[-0.1, -30.0, -30.0]] * 10)
-    reviver = CodeReviver(4, ratio=0.1, warmup=3, cooldown=5, decay=0.5)
-    codebook = torch.randn(4, 6)
-    before = codebook.clone()
-    for _ in range(2):
-        assert reviver.revive(codebook, acting) is None          # warm-up
-        choice = merged.argmax(1)
-        choice[:4] = 1                                            # the idle code's few steps
-        reviver.observe(merged, choice, acting)
-    assert torch.equal(codebook, before)
-    assert reviver.revive(codebook, acting) == (1, 2)
-    assert torch.allclose(codebook[1], codebook[2], atol=0.5) and not torch.equal(codebook[1], codebook[2])
-    assert torch.equal(codebook[[0, 2, 3]], before[[0, 2, 3]])
-    assert reviver.revive(codebook, acting) is None               # cool-down
-
-    # every code needed: a rare code (2 steps) that no other code explains costs far more than it would gain
-    needed = torch.tensor([[-0.1, -30.0, -30.0]] * 20 + [[-30.0, -0.1, -30.0]] * 20 + [[-30.0, -30.0, -0.2]] * 2)
-    reviver = CodeReviver(4, ratio=0.1, warmup=0, cooldown=0, decay=0.0)
-    reviver.observe(needed, needed.argmax(1), acting)
-    assert reviver.revive(codebook, acting) is None

@@ -35,7 +35,7 @@ from genie_env.world import ENV_ACTION_NAMES, WorldModel, frames_to_ids_numpy
 from genie_env.world_file import resolve_device
 from genie_lab.assemble import encode_dataset, fit_bridge_on_data
 from genie_lab.batches import HardSteps, make_batch, sample_steps
-from genie_lab.brain import Brain, CodeReviver
+from genie_lab.brain import Brain
 from genie_lab.distributed import setup_distributed
 from genie_lab.episodes import START_CHUNK, record_starts
 from genie_lab.labels import frame_keys, label_steps, propagate_labels, step_changes, steps_beside_still, still_codes
@@ -81,10 +81,6 @@ class TrainWorldConfig:
     noop_draws: int = 2           # with --noop-known: distinct codes drawn for each unchanged step (each one more row)
     code_search: bool = True      # unsupervised: a changed step takes the code that predicts it best (Brain.best_codes)
     twin_rows: bool = True        # unsupervised: a batch's steps bring their rotated twins (genie_lab.twins), one code a pair
-    revive_ratio: float = 0.1     # unsupervised: a code whose steps cost less than this share of the worst code's loss
-                                  # to move is moved beside it, to split its steps (genie_lab.brain.CodeReviver; 0: never)
-    revive_warmup: int = 2000     # batches before the first revival
-    revive_cooldown: int = 500    # batches between revivals
     hard_rows: int = 8            # rows added to each batch, drawn by their last seen loss (HardSteps: rare states' steps)
     hard_power: float = 1.0       # their draw probability ~ loss ** hard_power
     split_looks: bool = True      # one id per distinct real patch, where the tokenizer merged some (genie_lab.pixels)
@@ -260,8 +256,7 @@ def train(config: TrainWorldConfig) -> dict:
     if search:
         print(f"world: unsupervised codes by search{' over rotated twin pairs' if twinned else ''}", flush=True)
     brain = Brain(lam, dynamics, config.label_weight, noop_code, config.noop_uniform, hard, config.noop_draws,
-                  search, CodeReviver(config.num_actions, config.revive_ratio, config.revive_warmup,
-                                      config.revive_cooldown)).to(device)
+                  search).to(device)
     # DDP averages gradients and broadcasts rank 0's buffers (the VQ's EMA codebook) before every forward pass
     model = DistributedDataParallel(brain) if world_size > 1 else brain
     optimizer = torch.optim.AdamW(brain.parameters(), lr=config.lr, weight_decay=0.01)
