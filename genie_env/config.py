@@ -39,7 +39,7 @@ RULES: dict[str, tuple] = {
     "check_seed": (-1, SEED_MAX, f"a seed in [0, {SEED_MAX}], or -1 for --seed + 600"),
     **{name: _SHARE for name in ("epsilon", "persistence", "gamma", "gae_lambda", "noop_uniform")},
     **{name: (0.0, 0.99, "a share in [0, 0.99]") for name in (
-        "val_fraction", "changed_share", "ended_share", "labelled_share", "focus_share")},
+        "val_fraction", "changed_share", "ended_share", "labelled_share", "focus_share", "inverse_share")},
     "ent_coef_final": (-1.0, None, "a weight >= 0, or -1 for a constant --ent-coef"),
     **{name: _WEIGHT for name in (
         "temperature", "ent_coef", "vf_coef", "label_weight", "changed_weight", "batch_entropy", "hard_power")},

@@ -83,12 +83,16 @@ class Brain(torch.nn.Module):
         return rows, torch.multinomial(draw, 1)[:, 0]
 
     @torch.no_grad()
-    def best_codes(self, clip: torch.Tensor, labels: torch.Tensor, partners: torch.Tensor | None = None) -> torch.Tensor:
+    def best_codes(self, clip: torch.Tensor, labels: torch.Tensor, partners: torch.Tensor | None = None,
+                   inverses: torch.Tensor | None = None) -> torch.Tensor:
         """Unsupervised (issue 26): each changed step (label -2 - noop: any code but "nothing changed") takes the
         acting code under which the dynamics model predicts its next frame best, balanced over the batch
         (`balanced_argmax`); the LAM learns to read that code off the frames. A step and its rotated twin
         (`partners`: each row's partner row, -1 for none; genie_lab.twins) take one code, the one that explains
-        both best. Returns the labels with the changed steps' codes filled in."""
+        both best. A step and its inverse (`inverses`: the row of the step that undid it, -1 for none;
+        genie_lab.twins.inverse_steps) take two different codes, the two that explain the pair best: a code that
+        held both turns explains no such pair, and which turn takes which code is read inside each pair. Returns
+        the labels with the changed steps' codes filled in."""
         rows = (labels <= -2).nonzero().flatten()
         if not len(rows):
             return labels
@@ -97,28 +101,47 @@ class Brain(torch.nn.Module):
         context, target = clip[rows, :-1].repeat_interleave(len(acting), 0), clip[rows, -1].repeat_interleave(len(acting), 0)
         out = self.dynamics(context, self.lam.action_vectors[acting].repeat(len(rows), 1))
         score = -self.dynamics.frame_loss(out, context, target).view(len(rows), len(acting))
-        if partners is not None:   # a pair scores as one: its rows' scores summed, its code given to both
-            place = torch.full((len(labels),), -1, dtype=torch.long, device=clip.device)
-            place[rows] = torch.arange(len(rows), device=clip.device)
-            mate = place[partners[rows].clamp(min=0)].masked_fill(partners[rows] < 0, -1)
-            paired = mate >= 0
-            score[paired] = score[paired] + score[mate[paired]]
-            lead = ~paired | (mate > torch.arange(len(rows), device=clip.device))
-            choice = torch.empty(len(rows), dtype=torch.long, device=clip.device)
-            choice[lead] = balanced_argmax(score[lead])
-            follow = ~lead
-            choice[follow] = choice[mate[follow]]
-        else:
-            choice = balanced_argmax(score)
+        here = torch.arange(len(rows), device=clip.device)
+        place = torch.full((len(labels),), -1, dtype=torch.long, device=clip.device)
+        place[rows] = here
+
+        def mates(pairing: torch.Tensor | None) -> torch.Tensor:
+            """Each changed row's partner among the changed rows (-1: none)."""
+            if pairing is None:
+                return torch.full_like(here, -1)
+            return place[pairing[rows].clamp(min=0)].masked_fill(pairing[rows] < 0, -1)
+
+        mate = mates(partners)
+        paired = mate >= 0
+        score[paired] = score[paired] + score[mate[paired]]   # a twin pair scores as one, its code given to both
+        lead = ~paired | (mate > here)
+        choice = torch.full((len(rows),), -1, dtype=torch.long, device=clip.device)
+        undo = mates(inverses)
+        joint = (undo > here) & lead
+        joint &= lead[undo.clamp(min=0)]
+        first = joint.nonzero().flatten()
+        if len(first) and len(acting) > 1:   # two different codes, the best such two for the pair
+            second = undo[first]
+            both = score[first][:, :, None] + score[second][:, None, :]
+            both = both.masked_fill(torch.eye(len(acting), dtype=torch.bool, device=clip.device), float("-inf"))
+            best = both.flatten(1).argmax(1)
+            choice[first], choice[second] = best // len(acting), best % len(acting)
+        free = lead & (choice < 0)
+        if bool(free.any()):
+            choice[free] = balanced_argmax(score[free])
+        follow = ~lead
+        choice[follow] = choice[mate[follow]]
         labels = labels.clone()
         labels[rows] = acting[choice]
         return labels
 
     def forward(self, clip: torch.Tensor, reward: torch.Tensor, ended: torch.Tensor, labels: torch.Tensor | None = None,
-                candidates: torch.Tensor | None = None, partners: torch.Tensor | None = None):
+                candidates: torch.Tensor | None = None, partners: torch.Tensor | None = None,
+                inverses: torch.Tensor | None = None):
         """clip tokens (B, W + 1, 16, 16): context frames then the next frame; labels (B,): env action or -1;
         candidates (B, K) bool or None: the codes each unchanged step may be redrawn with (`noop_rows`);
-        partners (B,) or None: each row's rotated twin in the batch (`best_codes`, with `search`).
+        partners (B,) or None: each row's rotated twin in the batch; inverses (B,) or None: each row's inverse step
+        in the batch (`best_codes`, with `search`).
 
         A labelled step's latent is its env action (the dynamics model receives that code), so each code means
         one action in every state, including where the action changes nothing (forward into a wall): the
@@ -126,7 +149,7 @@ class Brain(torch.nn.Module):
         code, the LAM's target on such a step is that code: from frames alone an unchanged step is "nothing".
         """
         if self.search and self.training and labels is not None:
-            labels = self.best_codes(clip, labels, partners)
+            labels = self.best_codes(clip, labels, partners, inverses)
         acted, lam_labels = None, labels
         if labels is not None and self.noop_code is not None:
             # a labelled step that changed nothing (forward into a wall): the dynamics model gets its action, but

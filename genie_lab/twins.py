@@ -71,3 +71,41 @@ def twin_steps(step_twin: np.ndarray, batch: np.ndarray) -> tuple[np.ndarray, np
     partners[has] = len(batch) + np.arange(len(has))
     partners[len(batch):] = has
     return rows, partners
+
+
+def inverse_steps(ids: np.ndarray, data) -> np.ndarray:
+    """(S,) each step's *inverse* step, -1 for none: the next step of its episode where that one gives the step's
+    first frame back (a left turn then a right one, a pickup then a drop, a door opened then closed), else the
+    step before where that one does. Both steps changed the frame. Frames compared as ids (F, 16, 16).
+
+    A step and its inverse were made by actions that undo each other, so the unsupervised search gives them two
+    different codes (`Brain.best_codes`): a code that holds both turns explains no such pair, and which of the two
+    takes which code is a contrast read inside one pair, the same in every pair. (A door closed again is the
+    same action as the one that opened it, so "open" and "close" may take two codes: each still means one thing.)
+    No action is read: the pairing is read off the frames."""
+    steps = len(data.step_frame)
+    inverse = np.full(steps, -1, np.int64)
+    if steps < 2:
+        return inverse
+    first = data.step_frame
+    follows = (data.step_episode[1:] == data.step_episode[:-1]) & (first[1:] == first[:-1] + 1)
+    changed = (ids[first] != ids[first + 1]).reshape(steps, -1).any(1)
+    back = np.zeros(steps, bool)
+    s = np.flatnonzero(follows & changed[:-1] & changed[1:])
+    back[s] = (ids[first[s]] == ids[first[s + 1] + 1]).reshape(len(s), -1).all(1)
+    s = np.flatnonzero(back)
+    inverse[s + 1] = s          # the step before, unless ...
+    inverse[s] = s + 1          # ... the step after undoes it too
+    return inverse
+
+
+def inverse_rows(step_inverse: np.ndarray, rows: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first `count` rows of a batch bring their inverse steps (appended); for every row of the result the row
+    of its inverse (-1: none)."""
+    inverse = step_inverse[rows[:count]]
+    has = np.flatnonzero(inverse >= 0)
+    out = np.concatenate([rows, inverse[has]])
+    partner = np.full(len(out), -1, np.int64)
+    partner[has] = len(rows) + np.arange(len(has))
+    partner[len(rows):] = has
+    return out, partner

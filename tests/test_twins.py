@@ -96,3 +96,44 @@ def test_best_codes_fill_changed_steps_only_never_with_nothing_changed_and_one_c
     loss, _ = brain.train()(clip, torch.zeros(12), torch.zeros(12, dtype=torch.bool), labels, None, partners)
     loss.backward()                                                # the LAM learns the chosen codes
     assert lam.to_latent.weight.grad.abs().sum() > 0
+
+
+def test_inverse_steps_pair_a_step_with_the_one_that_gives_its_frame_back():
+    """A left turn then a right one (both changed the frame, the second gives the first frame back) are inverses,
+    both ways; a step into a wall, a step across episodes and a step followed by another change are not."""
+    from types import SimpleNamespace
+
+    from genie_lab.twins import inverse_rows, inverse_steps
+
+    a, b, c = (np.full((16, 16), v, np.int16) for v in (0, 1, 2))
+    # episode 0: frames a b a a c ; episode 1: frames b a
+    ids = np.stack([a, b, a, a, c, b, a])
+    data = SimpleNamespace(step_frame=np.array([0, 1, 2, 3, 5]), step_episode=np.array([0, 0, 0, 0, 1]))
+    inverse = inverse_steps(ids, data)
+    assert inverse.tolist() == [1, 0, -1, -1, -1]
+    rows, partner = inverse_rows(inverse, np.array([0, 3, 1]), 2)
+    assert rows.tolist() == [0, 3, 1, 1] and partner.tolist() == [3, -1, -1, 0]   # only the first 2 rows bring theirs
+
+
+def test_best_codes_give_a_step_and_its_inverse_two_codes():
+    from genie_env.dynamics import Dynamics, DynamicsConfig, tile_patterns
+    from genie_env.latent_action import LatentActionConfig, LatentActionModel
+    from genie_lab.brain import Brain
+
+    torch.manual_seed(0)
+    lam = LatentActionModel(LatentActionConfig(vocab_size=4, num_actions=4, dim=32, layers=1))
+    dynamics = Dynamics(DynamicsConfig(vocab_size=4, num_tiles=8, latent_dim=lam.config.latent_dim, dim=32, layers=1))
+    dynamics.set_tiles(tile_patterns(torch.randint(0, 4, (50, 16, 16)))[:8])
+    clip = torch.randint(0, 4, (10, 2, 16, 16))
+    labels = torch.full((10,), -5)                                 # every row changed, noop code 3
+    brain = Brain(lam, dynamics, noop_code=3, search=True)
+    # every row's scores the same: one code would win them all, unless a pair must take two
+    with torch.no_grad():
+        clip[:] = clip[0]
+    inverses = torch.tensor([5, 6, 7, -1, -1, 0, 1, 2, -1, -1])
+    codes = brain.best_codes(clip, labels, None, inverses)
+    assert all(codes[i] != codes[j] for i, j in ((0, 5), (1, 6), (2, 7)))
+    assert ((codes >= 0) & (codes < 3)).all()
+    partners = torch.tensor([8, -1, -1, -1, -1, -1, -1, -1, 0, -1])   # row 0's twin takes row 0's code
+    codes = brain.best_codes(clip, labels, partners, inverses)
+    assert codes[8] == codes[0] and codes[0] != codes[5]

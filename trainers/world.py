@@ -41,7 +41,7 @@ from genie_lab.episodes import START_CHUNK, record_starts
 from genie_lab.labels import frame_keys, label_steps, propagate_labels, step_changes, steps_beside_still, still_codes
 from genie_lab.loop import LoopSpec, run_loop
 from genie_lab.pixels import draw_real_pixels, split_looks
-from genie_lab.twins import twin_steps
+from genie_lab.twins import inverse_rows, inverse_steps, twin_steps
 
 
 @dataclass
@@ -81,6 +81,8 @@ class TrainWorldConfig:
     noop_draws: int = 2           # with --noop-known: distinct codes drawn for each unchanged step (each one more row)
     code_search: bool = True      # unsupervised: a changed step takes the code that predicts it best (Brain.best_codes)
     twin_rows: bool = True        # unsupervised: a batch's steps bring their rotated twins (genie_lab.twins), one code a pair
+    inverse_share: float = 0.25   # unsupervised: share of a batch drawn from steps the next (or last) step undid; each
+                                  # brings its inverse, and the two take different codes (genie_lab.twins.inverse_steps; 0: none)
     hard_rows: int = 8            # rows added to each batch, drawn by their last seen loss (HardSteps: rare states' steps)
     hard_power: float = 1.0       # their draw probability ~ loss ** hard_power
     split_looks: bool = True      # one id per distinct real patch, where the tokenizer merged some (genie_lab.pixels)
@@ -253,8 +255,12 @@ def train(config: TrainWorldConfig) -> dict:
     hard = HardSteps(train_steps, config.hard_power) if config.hard_rows > 0 else None
     search = not anchored and noop_code is not None and config.code_search
     twinned = search and config.twin_rows and bool((data.twins >= 0).any())
+    step_inverse = inverse_steps(ids, data) if search and config.inverse_share > 0 else None
+    if step_inverse is not None:
+        pools.append((train_steps[step_inverse[train_steps] >= 0], config.inverse_share))
     if search:
-        print(f"world: unsupervised codes by search{' over rotated twin pairs' if twinned else ''}", flush=True)
+        print(f"world: unsupervised codes by search{' over rotated twin pairs' if twinned else ''}"
+              f"{f', {int((step_inverse >= 0).sum())} steps with an inverse' if step_inverse is not None else ''}", flush=True)
     brain = Brain(lam, dynamics, config.label_weight, noop_code, config.noop_uniform, hard, config.noop_draws,
                   search).to(device)
     # DDP averages gradients and broadcasts rank 0's buffers (the VQ's EMA codebook) before every forward pass
@@ -280,11 +286,18 @@ def train(config: TrainWorldConfig) -> dict:
         batch = sample_steps(rng, pools, config.batch_size)
         if hard is not None:
             batch = np.concatenate([batch, hard.draw(rng, config.hard_rows)])
-        partners = None
+        partners = inverses = None
+        drawn = len(batch)
         if twinned:
             batch, partners = twin_steps(data.step_twin, batch)
-            partners = torch.from_numpy(partners).to(device)
-        loss, metrics = model(*make_batch(data, ids, batch, config.context, device, step_labels, candidates), partners)
+        if step_inverse is not None:
+            batch, inverses = inverse_rows(step_inverse, batch, drawn)
+            inverses = torch.from_numpy(inverses).to(device)
+            if partners is not None:
+                partners = np.concatenate([partners, np.full(len(batch) - len(partners), -1, np.int64)])
+        partners = None if partners is None else torch.from_numpy(partners).to(device)
+        loss, metrics = model(*make_batch(data, ids, batch, config.context, device, step_labels, candidates), partners,
+                              inverses)
         if hard is not None:
             hard.update(batch, brain.frame_loss)
         return loss, metrics
