@@ -83,16 +83,16 @@ class Brain(torch.nn.Module):
         return rows, torch.multinomial(draw, 1)[:, 0]
 
     @torch.no_grad()
-    def best_codes(self, clip: torch.Tensor, labels: torch.Tensor, partners: torch.Tensor | None = None,
+    def best_codes(self, clip: torch.Tensor, labels: torch.Tensor, same: torch.Tensor | None = None,
                    inverses: torch.Tensor | None = None) -> torch.Tensor:
         """Unsupervised (issue 26): each changed step (label -2 - noop: any code but "nothing changed") takes the
         acting code under which the dynamics model predicts its next frame best, balanced over the batch
-        (`balanced_argmax`); the LAM learns to read that code off the frames. A step and its rotated twin
-        (`partners`: each row's partner row, -1 for none; genie_lab.twins) take one code, the one that explains
-        both best. A step and its inverse (`inverses`: the row of the step that undid it, -1 for none;
-        genie_lab.twins.inverse_steps) take two different codes, the two that explain the pair best: a code that
-        held both turns explains no such pair, and which turn takes which code is read inside each pair. Returns
-        the labels with the changed steps' codes filled in."""
+        (`balanced_argmax`); the LAM learns to read that code off the frames. Rows with one `same` group (B,; -1:
+        alone) take one code, the one that explains them all best: a step and its rotated twin, the four steps of
+        a four-step cycle (genie_lab.twins). A step and its inverse (`inverses`: the row of the step that undid
+        it, -1 for none; genie_lab.twins.inverse_steps) take two different codes, the two that explain the pair
+        best: a code that held both turns explains no such pair, and which turn takes which code is read inside
+        each pair. Returns the labels with the changed steps' codes filled in."""
         rows = (labels <= -2).nonzero().flatten()
         if not len(rows):
             return labels
@@ -104,43 +104,37 @@ class Brain(torch.nn.Module):
         here = torch.arange(len(rows), device=clip.device)
         place = torch.full((len(labels),), -1, dtype=torch.long, device=clip.device)
         place[rows] = here
-
-        def mates(pairing: torch.Tensor | None) -> torch.Tensor:
-            """Each changed row's partner among the changed rows (-1: none)."""
-            if pairing is None:
-                return torch.full_like(here, -1)
-            return place[pairing[rows].clamp(min=0)].masked_fill(pairing[rows] < 0, -1)
-
-        mate = mates(partners)
-        paired = mate >= 0
-        score[paired] = score[paired] + score[mate[paired]]   # a twin pair scores as one, its code given to both
-        lead = ~paired | (mate > here)
+        group = here if same is None else torch.where(same[rows] >= 0, same[rows], -1 - here)
+        _, group = torch.unique(group, return_inverse=True)
+        score = torch.zeros(int(group.max()) + 1, len(acting), device=clip.device).index_add_(0, group, score)[group]
+        first = torch.full((int(group.max()) + 1,), len(rows), device=clip.device).scatter_reduce(0, group, here, "amin")[group]
+        lead = first == here            # a group scores as one, its code given to all
         choice = torch.full((len(rows),), -1, dtype=torch.long, device=clip.device)
-        undo = mates(inverses)
+        undo = torch.full_like(here, -1) if inverses is None else (
+            place[inverses[rows].clamp(min=0)].masked_fill(inverses[rows] < 0, -1))
         joint = (undo > here) & lead
         joint &= lead[undo.clamp(min=0)]
-        first = joint.nonzero().flatten()
-        if len(first) and len(acting) > 1:   # two different codes, the best such two for the pair
-            second = undo[first]
-            both = score[first][:, :, None] + score[second][:, None, :]
+        joint_rows = joint.nonzero().flatten()
+        if len(joint_rows) and len(acting) > 1:   # two different codes, the best such two for the pair
+            second = undo[joint_rows]
+            both = score[joint_rows][:, :, None] + score[second][:, None, :]
             both = both.masked_fill(torch.eye(len(acting), dtype=torch.bool, device=clip.device), float("-inf"))
             best = both.flatten(1).argmax(1)
-            choice[first], choice[second] = best // len(acting), best % len(acting)
+            choice[joint_rows], choice[second] = best // len(acting), best % len(acting)
         free = lead & (choice < 0)
         if bool(free.any()):
             choice[free] = balanced_argmax(score[free])
-        follow = ~lead
-        choice[follow] = choice[mate[follow]]
+        choice = choice[first]
         labels = labels.clone()
         labels[rows] = acting[choice]
         return labels
 
     def forward(self, clip: torch.Tensor, reward: torch.Tensor, ended: torch.Tensor, labels: torch.Tensor | None = None,
-                candidates: torch.Tensor | None = None, partners: torch.Tensor | None = None,
+                candidates: torch.Tensor | None = None, same: torch.Tensor | None = None,
                 inverses: torch.Tensor | None = None):
         """clip tokens (B, W + 1, 16, 16): context frames then the next frame; labels (B,): env action or -1;
         candidates (B, K) bool or None: the codes each unchanged step may be redrawn with (`noop_rows`);
-        partners (B,) or None: each row's rotated twin in the batch; inverses (B,) or None: each row's inverse step
+        same (B,) or None: rows that take one code (a rotated twin pair, a cycle); inverses (B,) or None: each row's inverse step
         in the batch (`best_codes`, with `search`).
 
         A labelled step's latent is its env action (the dynamics model receives that code), so each code means
@@ -149,7 +143,7 @@ class Brain(torch.nn.Module):
         code, the LAM's target on such a step is that code: from frames alone an unchanged step is "nothing".
         """
         if self.search and self.training and labels is not None:
-            labels = self.best_codes(clip, labels, partners, inverses)
+            labels = self.best_codes(clip, labels, same, inverses)
         acted, lam_labels = None, labels
         if labels is not None and self.noop_code is not None:
             # a labelled step that changed nothing (forward into a wall): the dynamics model gets its action, but

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from genie_env.frames import render_frame
+from genie_lab.labels import frame_keys
 
 
 def rotate_env(env) -> None:
@@ -63,14 +64,43 @@ def with_twins(env, episodes: list[dict]) -> list[dict]:
 
 def twin_steps(step_twin: np.ndarray, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A batch of step indices with each step's twin appended where it has one, and for every row of the result
-    the row of its partner (-1: none)."""
+    its `same` group (Brain.best_codes): a pair shares its first row's index, a row without a twin has -1."""
     twins = step_twin[batch]
     has = np.flatnonzero(twins >= 0)
     rows = np.concatenate([batch, twins[has]])
-    partners = np.full(len(rows), -1, np.int64)
-    partners[has] = len(batch) + np.arange(len(has))
-    partners[len(batch):] = has
-    return rows, partners
+    same = np.full(len(rows), -1, np.int64)
+    same[has] = has
+    same[len(batch):] = has
+    return rows, same
+
+
+def cycle_steps(ids: np.ndarray, data) -> np.ndarray:
+    """(C, 4) the steps of every four-step cycle: four steps one after another in an episode whose five frames are
+    four different ones and then the first again. In MiniGrid such a cycle is four quarter turns the same way
+    (every cycle of 12,040 in the Empty-8x8 and DoorKey-8x8 recordings of issue 26): no other action has an
+    order of four, and two that undo each other give a frame back after two steps. So the four steps take one
+    code (`Brain.best_codes`): "turn toward the room's centre" explains no cycle, "turn left" every one. Frames
+    compared as ids (F, 16, 16); no action is read."""
+    first = data.step_frame
+    if len(first) < 4:
+        return np.zeros((0, 4), np.int64)
+    follows = (data.step_episode[1:] == data.step_episode[:-1]) & (first[1:] == first[:-1] + 1)
+    start = np.flatnonzero(follows[:-2] & follows[1:-1] & follows[2:])
+    key = frame_keys(ids)[first[start][:, None] + np.arange(5)]
+    distinct = np.ones(len(start), bool)
+    for i in range(4):
+        for j in range(i + 1, 4):
+            distinct &= key[:, i] != key[:, j]
+    start = start[distinct & (key[:, 4] == key[:, 0])]
+    return start[:, None] + np.arange(4)
+
+
+def cycle_rows(cycles: np.ndarray, rows: np.ndarray, same: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """A batch with the steps of `cycles` (C, 4) appended, and every row's `same` group: each cycle's four rows one
+    group (the index of its first row), the batch's own rows as `same` had them (None: each alone)."""
+    same = np.full(len(rows), -1, np.int64) if same is None else same
+    start = len(rows) + 4 * np.arange(len(cycles))
+    return np.concatenate([rows, cycles.reshape(-1)]), np.concatenate([same, np.repeat(start, 4)])
 
 
 def inverse_steps(ids: np.ndarray, data) -> np.ndarray:

@@ -38,8 +38,8 @@ def test_recorded_twins_pair_steps_of_the_same_action_both_ways(tmp_path):
     steps = np.arange(len(data.actions))
     assert (data.step_twin >= 0).all() and (data.step_twin[data.step_twin] == steps).all()
     assert (data.actions[data.step_twin] == data.actions).all()   # the pairing the search reads, never the actions
-    rows, partners = twin_steps(data.step_twin, np.array([0, 5]))
-    assert rows.tolist() == [0, 5, data.step_twin[0], data.step_twin[5]] and partners.tolist() == [2, 3, 0, 1]
+    rows, same = twin_steps(data.step_twin, np.array([0, 5]))
+    assert rows.tolist() == [0, 5, data.step_twin[0], data.step_twin[5]] and same.tolist() == [0, 1, 0, 1]
 
 
 @pytest.mark.parametrize("change, message", [({"policy": "explore-archive"}, "mid-episode"),
@@ -87,13 +87,13 @@ def test_best_codes_fill_changed_steps_only_never_with_nothing_changed_and_one_c
     clip = torch.randint(0, 4, (12, 2, 16, 16))
     clip[:2, 1] = clip[:2, 0]                                      # rows 0-1 unchanged
     labels = torch.tensor([3, 3] + [-5] * 10)                      # noop code 3; changed rows barred from it
-    partners = torch.tensor([-1, -1, 7, 8, -1, -1, -1, 2, 3, -1, -1, -1])
+    same = torch.tensor([-1, -1, 2, 3, -1, -1, -1, 2, 3, -1, -1, -1])   # rows 2 and 7 one pair, 3 and 8 another
     brain = Brain(lam, dynamics, noop_code=3, search=True)
-    codes = brain.best_codes(clip, labels, partners)
+    codes = brain.best_codes(clip, labels, same)
     assert codes[:2].tolist() == [3, 3] and ((codes[2:] >= 0) & (codes[2:] < 3)).all()
     assert codes[2] == codes[7] and codes[3] == codes[8]
-    assert torch.equal(brain.best_codes(clip, labels, partners), codes)   # no draw: the scores decide
-    loss, _ = brain.train()(clip, torch.zeros(12), torch.zeros(12, dtype=torch.bool), labels, None, partners)
+    assert torch.equal(brain.best_codes(clip, labels, same), codes)   # no draw: the scores decide
+    loss, _ = brain.train()(clip, torch.zeros(12), torch.zeros(12, dtype=torch.bool), labels, None, same)
     loss.backward()                                                # the LAM learns the chosen codes
     assert lam.to_latent.weight.grad.abs().sum() > 0
 
@@ -134,6 +134,49 @@ def test_best_codes_give_a_step_and_its_inverse_two_codes():
     codes = brain.best_codes(clip, labels, None, inverses)
     assert all(codes[i] != codes[j] for i, j in ((0, 5), (1, 6), (2, 7)))
     assert ((codes >= 0) & (codes < 3)).all()
-    partners = torch.tensor([8, -1, -1, -1, -1, -1, -1, -1, 0, -1])   # row 0's twin takes row 0's code
-    codes = brain.best_codes(clip, labels, partners, inverses)
+    same = torch.tensor([0, -1, -1, -1, -1, -1, -1, -1, 0, -1])   # row 0's twin takes row 0's code
+    codes = brain.best_codes(clip, labels, same, inverses)
     assert codes[8] == codes[0] and codes[0] != codes[5]
+
+
+def test_cycle_steps_find_four_quarter_turns_the_same_way_in_a_real_episode():
+    """Four left turns give the frame back through four different ones: one cycle. A left turn and a right one
+    give it back after two (no cycle), and so does a step cut by the episode's end."""
+    from types import SimpleNamespace
+
+    from genie_lab.twins import cycle_rows, cycle_steps
+
+    env = gym.make("MiniGrid-Empty-8x8-v0")
+    env.reset(seed=3)
+    actions = [2, 0, 0, 0, 0, 1, 0, 1, 1, 1, 1, 2]                 # forward, LLLL, R L, RRRR, forward
+    frames = [render_frame(env)]
+    for action in actions:
+        env.step(action)
+        frames.append(render_frame(env))
+    ids = np.stack(frames).reshape(len(frames), 16, 4, 16, 4, 3).sum((2, 4, 5))   # a stand-in for token ids
+    steps = len(actions)
+    data = SimpleNamespace(step_frame=np.arange(steps), step_episode=np.zeros(steps, np.int64))
+    assert cycle_steps(ids, data).tolist() == [[1, 2, 3, 4], [7, 8, 9, 10]]
+    data.step_episode[9:] = 1                                      # the second cycle cut in two: not one
+    assert cycle_steps(ids, data).tolist() == [[1, 2, 3, 4]]
+    rows, same = cycle_rows(cycle_steps(ids, data), np.array([11, 0]), np.array([-1, -1]))
+    assert rows.tolist() == [11, 0, 1, 2, 3, 4] and same.tolist() == [-1, -1, 2, 2, 2, 2]
+
+
+def test_best_codes_give_the_four_steps_of_a_cycle_one_code():
+    from genie_env.dynamics import Dynamics, DynamicsConfig, tile_patterns
+    from genie_env.latent_action import LatentActionConfig, LatentActionModel
+    from genie_lab.brain import Brain
+
+    torch.manual_seed(1)
+    lam = LatentActionModel(LatentActionConfig(vocab_size=4, num_actions=4, dim=32, layers=1))
+    dynamics = Dynamics(DynamicsConfig(vocab_size=4, num_tiles=8, latent_dim=lam.config.latent_dim, dim=32, layers=1))
+    dynamics.set_tiles(tile_patterns(torch.randint(0, 4, (50, 16, 16)))[:8])
+    clip = torch.randint(0, 4, (12, 2, 16, 16))
+    labels = torch.full((12,), -5)
+    brain = Brain(lam, dynamics, noop_code=3, search=True)
+    alone = brain.best_codes(clip, labels)
+    assert len(set(alone[4:8].tolist())) > 1                       # left alone, the four rows take several codes
+    same = torch.tensor([-1] * 4 + [4] * 4 + [-1] * 4)
+    codes = brain.best_codes(clip, labels, same)
+    assert len(set(codes[4:8].tolist())) == 1 and ((codes >= 0) & (codes < 3)).all()

@@ -41,7 +41,7 @@ from genie_lab.episodes import START_CHUNK, record_starts
 from genie_lab.labels import frame_keys, label_steps, propagate_labels, step_changes, steps_beside_still, still_codes
 from genie_lab.loop import LoopSpec, run_loop
 from genie_lab.pixels import draw_real_pixels, split_looks
-from genie_lab.twins import inverse_rows, inverse_steps, twin_steps
+from genie_lab.twins import cycle_rows, cycle_steps, inverse_rows, inverse_steps, twin_steps
 
 
 @dataclass
@@ -83,6 +83,8 @@ class TrainWorldConfig:
     twin_rows: bool = True        # unsupervised: a batch's steps bring their rotated twins (genie_lab.twins), one code a pair
     inverse_share: float = 0.25   # unsupervised: share of a batch drawn from steps the next (or last) step undid; each
                                   # brings its inverse, and the two take different codes (genie_lab.twins.inverse_steps; 0: none)
+    cycle_share: float = 0.25     # unsupervised: share of a batch (in rows, four a cycle) drawn from four-step cycles,
+                                  # whose steps take one code (genie_lab.twins.cycle_steps; 0: none)
     hard_rows: int = 8            # rows added to each batch, drawn by their last seen loss (HardSteps: rare states' steps)
     hard_power: float = 1.0       # their draw probability ~ loss ** hard_power
     split_looks: bool = True      # one id per distinct real patch, where the tokenizer merged some (genie_lab.pixels)
@@ -258,9 +260,14 @@ def train(config: TrainWorldConfig) -> dict:
     step_inverse = inverse_steps(ids, data) if search and config.inverse_share > 0 else None
     if step_inverse is not None:
         pools.append((train_steps[step_inverse[train_steps] >= 0], config.inverse_share))
+    cycles = cycle_steps(ids, data) if search and config.cycle_share > 0 else None
+    if cycles is not None:
+        cycles = cycles[np.isin(cycles, train_steps).all(1)]
+    cycle_draws = int(round(config.batch_size * config.cycle_share / 4)) if cycles is not None and len(cycles) else 0
     if search:
         print(f"world: unsupervised codes by search{' over rotated twin pairs' if twinned else ''}"
-              f"{f', {int((step_inverse >= 0).sum())} steps with an inverse' if step_inverse is not None else ''}", flush=True)
+              f"{f', {int((step_inverse >= 0).sum())} steps with an inverse' if step_inverse is not None else ''}"
+              f"{f', {len(cycles)} four-step cycles' if cycles is not None else ''}", flush=True)
     brain = Brain(lam, dynamics, config.label_weight, noop_code, config.noop_uniform, hard, config.noop_draws,
                   search).to(device)
     # DDP averages gradients and broadcasts rank 0's buffers (the VQ's EMA codebook) before every forward pass
@@ -286,17 +293,22 @@ def train(config: TrainWorldConfig) -> dict:
         batch = sample_steps(rng, pools, config.batch_size)
         if hard is not None:
             batch = np.concatenate([batch, hard.draw(rng, config.hard_rows)])
-        partners = inverses = None
+        same = inverses = None
         drawn = len(batch)
         if twinned:
-            batch, partners = twin_steps(data.step_twin, batch)
+            batch, same = twin_steps(data.step_twin, batch)
         if step_inverse is not None:
             batch, inverses = inverse_rows(step_inverse, batch, drawn)
-            inverses = torch.from_numpy(inverses).to(device)
-            if partners is not None:
-                partners = np.concatenate([partners, np.full(len(batch) - len(partners), -1, np.int64)])
-        partners = None if partners is None else torch.from_numpy(partners).to(device)
-        loss, metrics = model(*make_batch(data, ids, batch, config.context, device, step_labels, candidates), partners,
+            if same is not None:
+                same = np.concatenate([same, np.full(len(batch) - len(same), -1, np.int64)])
+        if cycle_draws:
+            before = len(batch)
+            batch, same = cycle_rows(cycles[rng.integers(len(cycles), size=cycle_draws)], batch, same)
+            if inverses is not None:
+                inverses = np.concatenate([inverses, np.full(len(batch) - before, -1, np.int64)])
+        same = None if same is None else torch.from_numpy(same).to(device)
+        inverses = None if inverses is None else torch.from_numpy(inverses).to(device)
+        loss, metrics = model(*make_batch(data, ids, batch, config.context, device, step_labels, candidates), same,
                               inverses)
         if hard is not None:
             hard.update(batch, brain.frame_loss)
