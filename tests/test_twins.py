@@ -63,6 +63,19 @@ def test_a_shard_whose_twins_do_not_pair_is_refused(tmp_path):
         read_shard(tmp_path / "bad.npz")
 
 
+def small_brain(seed: int):
+    """A searching Brain over a 4-id vocabulary, K = 4 with code 3 "nothing changed", and its LAM."""
+    from genie_env.dynamics import Dynamics, DynamicsConfig, tile_patterns
+    from genie_env.latent_action import LatentActionConfig, LatentActionModel
+    from genie_lab.brain import Brain
+
+    torch.manual_seed(seed)
+    lam = LatentActionModel(LatentActionConfig(vocab_size=4, num_actions=4, dim=32, layers=1))
+    dynamics = Dynamics(DynamicsConfig(vocab_size=4, num_tiles=8, latent_dim=lam.config.latent_dim, dim=32, layers=1))
+    dynamics.set_tiles(tile_patterns(torch.randint(0, 4, (50, 16, 16)))[:8])
+    return Brain(lam, dynamics, noop_code=3, search=True), lam
+
+
 def test_balanced_argmax_spreads_rows_while_scores_tie_and_follows_clear_scores():
     from genie_lab.brain import balanced_argmax
 
@@ -76,19 +89,11 @@ def test_balanced_argmax_spreads_rows_while_scores_tie_and_follows_clear_scores(
 
 
 def test_best_codes_fill_changed_steps_only_never_with_nothing_changed_and_one_code_a_pair():
-    from genie_env.dynamics import Dynamics, DynamicsConfig, tile_patterns
-    from genie_env.latent_action import LatentActionConfig, LatentActionModel
-    from genie_lab.brain import Brain
-
-    torch.manual_seed(0)
-    lam = LatentActionModel(LatentActionConfig(vocab_size=4, num_actions=4, dim=32, layers=1))
-    dynamics = Dynamics(DynamicsConfig(vocab_size=4, num_tiles=8, latent_dim=lam.config.latent_dim, dim=32, layers=1))
-    dynamics.set_tiles(tile_patterns(torch.randint(0, 4, (50, 16, 16)))[:8])
+    brain, lam = small_brain(0)
     clip = torch.randint(0, 4, (12, 2, 16, 16))
     clip[:2, 1] = clip[:2, 0]                                      # rows 0-1 unchanged
     labels = torch.tensor([3, 3] + [-5] * 10)                      # noop code 3; changed rows barred from it
     same = torch.tensor([-1, -1, 2, 3, -1, -1, -1, 2, 3, -1, -1, -1])   # rows 2 and 7 one pair, 3 and 8 another
-    brain = Brain(lam, dynamics, noop_code=3, search=True)
     codes = brain.best_codes(clip, labels, same)
     assert codes[:2].tolist() == [3, 3] and ((codes[2:] >= 0) & (codes[2:] < 3)).all()
     assert codes[2] == codes[7] and codes[3] == codes[8]
@@ -116,17 +121,9 @@ def test_inverse_steps_pair_a_step_with_the_one_that_gives_its_frame_back():
 
 
 def test_best_codes_give_a_step_and_its_inverse_two_codes():
-    from genie_env.dynamics import Dynamics, DynamicsConfig, tile_patterns
-    from genie_env.latent_action import LatentActionConfig, LatentActionModel
-    from genie_lab.brain import Brain
-
-    torch.manual_seed(0)
-    lam = LatentActionModel(LatentActionConfig(vocab_size=4, num_actions=4, dim=32, layers=1))
-    dynamics = Dynamics(DynamicsConfig(vocab_size=4, num_tiles=8, latent_dim=lam.config.latent_dim, dim=32, layers=1))
-    dynamics.set_tiles(tile_patterns(torch.randint(0, 4, (50, 16, 16)))[:8])
+    brain, lam = small_brain(0)
     clip = torch.randint(0, 4, (10, 2, 16, 16))
     labels = torch.full((10,), -5)                                 # every row changed, noop code 3
-    brain = Brain(lam, dynamics, noop_code=3, search=True)
     # every row's scores the same: one code would win them all, unless a pair must take two
     with torch.no_grad():
         clip[:] = clip[0]
@@ -164,17 +161,9 @@ def test_cycle_steps_find_four_quarter_turns_the_same_way_in_a_real_episode():
 
 
 def test_best_codes_give_the_four_steps_of_a_cycle_one_code():
-    from genie_env.dynamics import Dynamics, DynamicsConfig, tile_patterns
-    from genie_env.latent_action import LatentActionConfig, LatentActionModel
-    from genie_lab.brain import Brain
-
-    torch.manual_seed(1)
-    lam = LatentActionModel(LatentActionConfig(vocab_size=4, num_actions=4, dim=32, layers=1))
-    dynamics = Dynamics(DynamicsConfig(vocab_size=4, num_tiles=8, latent_dim=lam.config.latent_dim, dim=32, layers=1))
-    dynamics.set_tiles(tile_patterns(torch.randint(0, 4, (50, 16, 16)))[:8])
+    brain, lam = small_brain(1)
     clip = torch.randint(0, 4, (12, 2, 16, 16))
     labels = torch.full((12,), -5)
-    brain = Brain(lam, dynamics, noop_code=3, search=True)
     alone = brain.best_codes(clip, labels)
     assert len(set(alone[4:8].tolist())) > 1                       # left alone, the four rows take several codes
     same = torch.tensor([-1] * 4 + [4] * 4 + [-1] * 4)
