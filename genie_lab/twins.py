@@ -129,6 +129,37 @@ def inverse_steps(ids: np.ndarray, data) -> np.ndarray:
     return inverse
 
 
+def rival_steps(keys: np.ndarray, step_frame: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+    """(S,) for each changed step another step *from the same frame* that led to another changed frame (-1: none):
+    a left turn and a right turn from one place and heading. Two steps that leave one frame two ways were made by
+    two actions, so the unsupervised search gives them two different codes, as it does a step and its inverse
+    (`Brain.best_codes`): a code that turned left from some frames and right from others, both turns of a frame
+    under one code, explains no such pair. `keys` are the frames' keys (`frame_keys`): no action is read.
+
+    Which other outcome a step is paired with follows an order of the outcomes: fixed without `rng`, drawn from
+    `rng` with it (draw again now and then, so a left turn meets the right turn as often as the step forward)."""
+    start, end = keys[step_frame], keys[step_frame + 1]
+    rival = np.full(len(step_frame), -1, np.int64)
+    steps = np.flatnonzero(start != end)
+    if not len(steps):
+        return rival
+    outcome = end[steps]
+    if rng is not None:     # outcomes ranked by a random permutation of the frame keys
+        outcome = rng.permutation(int(keys.max()) + 1)[outcome]
+    order = steps[np.lexsort((outcome, start[steps]))]
+    a, b = start[order], end[order]
+    n = len(order)
+    new_group = np.r_[True, a[1:] != a[:-1]]
+    new_run = new_group | np.r_[True, b[1:] != b[:-1]]
+    group_first = np.maximum.accumulate(np.where(new_group, np.arange(n), 0))
+    run_starts = np.flatnonzero(new_run)
+    next_run = np.r_[run_starts[1:], n][np.cumsum(new_run) - 1]       # where the run after each row's run starts
+    other = np.where(b != b[group_first], group_first, np.minimum(next_run, n - 1))
+    ok = (a[other] == a) & (b[other] != b)
+    rival[order[ok]] = order[other[ok]]
+    return rival
+
+
 def inverse_rows(step_inverse: np.ndarray, rows: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
     """The first `count` rows of a batch bring their inverse steps (appended); for every row of the result the row
     of its inverse (-1: none)."""

@@ -169,3 +169,18 @@ def test_best_codes_give_the_four_steps_of_a_cycle_one_code():
     same = torch.tensor([-1] * 4 + [4] * 4 + [-1] * 4)
     codes = brain.best_codes(clip, labels, same)
     assert len(set(codes[4:8].tolist())) == 1 and ((codes >= 0) & (codes < 3)).all()
+
+
+def test_rival_steps_pair_two_steps_that_left_one_frame_two_ways():
+    """From frame a one step went to b, one to c and one to d: each has one of the others as its rival, which one
+    drawn by the rng; a step that changed nothing and a frame left only one way have none."""
+    from genie_lab.labels import frame_keys
+    from genie_lab.twins import rival_steps
+
+    a, b, c, d = (np.full((16, 16), v, np.int16) for v in range(4))
+    ids = np.stack([a, b, a, c, a, d, d, d, b, c])                  # steps: a->b, a->c, a->d, d->d, b->c
+    keys, first = frame_keys(ids), np.array([0, 2, 4, 6, 8])
+    assert rival_steps(keys, first).tolist() == [1, 0, 0, -1, -1]
+    seen = {tuple(rival_steps(keys, first, np.random.default_rng(seed)).tolist()) for seed in range(40)}
+    assert all(r[0] in (1, 2) and r[1] in (0, 2) and r[2] in (0, 1) and r[3:] == (-1, -1) for r in seen)
+    assert len(seen) > 2                                            # the pairing changes with the draw

@@ -41,7 +41,7 @@ from genie_lab.episodes import START_CHUNK, record_starts
 from genie_lab.labels import frame_keys, label_steps, propagate_labels, step_changes, steps_beside_still, still_codes
 from genie_lab.loop import LoopSpec, run_loop
 from genie_lab.pixels import draw_real_pixels, split_looks
-from genie_lab.twins import cycle_rows, cycle_steps, inverse_rows, inverse_steps, twin_steps
+from genie_lab.twins import cycle_rows, cycle_steps, inverse_rows, inverse_steps, rival_steps, twin_steps
 
 
 @dataclass
@@ -83,6 +83,9 @@ class TrainWorldConfig:
     twin_rows: bool = True        # unsupervised: a batch's steps bring their rotated twins (genie_lab.twins), one code a pair
     inverse_share: float = 0.25   # unsupervised: share of a batch drawn from steps the next (or last) step undid; each
                                   # brings its inverse, and the two take different codes (genie_lab.twins.inverse_steps; 0: none)
+    rival_share: float = 0.0      # unsupervised: share of a batch drawn from steps that left their frame another way
+                                  # than some other step did; each brings that step, two codes (genie_lab.twins.rival_steps;
+                                  # off: on Empty-8x8 the LAM then put every turn in one code, docs/RESULTS.md)
     cycle_share: float = 0.25     # unsupervised: share of a batch (in rows, four a cycle) drawn from four-step cycles,
                                   # whose steps take one code (genie_lab.twins.cycle_steps; 0: none)
     hard_rows: int = 8            # rows added to each batch, drawn by their last seen loss (HardSteps: rare states' steps)
@@ -260,6 +263,18 @@ def train(config: TrainWorldConfig) -> dict:
     step_inverse = inverse_steps(ids, data) if search and config.inverse_share > 0 else None
     if step_inverse is not None:
         pools.append((train_steps[step_inverse[train_steps] >= 0], config.inverse_share))
+    frame_key = (keys if keys is not None else frame_keys(ids)) if search and config.rival_share > 0 else None
+
+    def draw_rivals(rng) -> np.ndarray | None:   # a validation step is never a partner
+        if frame_key is None:
+            return None
+        rival = rival_steps(frame_key, data.step_frame, rng)
+        rival[~np.isin(rival, train_steps)] = -1
+        return rival
+
+    rival = draw_rivals(None)
+    if rival is not None:   # a step brings its inverse where it has one, else its rival: either takes another code
+        pools.append((train_steps[rival[train_steps] >= 0], config.rival_share))
     cycles = cycle_steps(ids, data) if search and config.cycle_share > 0 else None
     if cycles is not None:
         cycles = cycles[np.isin(cycles, train_steps).all(1)]
@@ -267,7 +282,15 @@ def train(config: TrainWorldConfig) -> dict:
     if search:
         print(f"world: unsupervised codes by search{' over rotated twin pairs' if twinned else ''}"
               f"{f', {int((step_inverse >= 0).sum())} steps with an inverse' if step_inverse is not None else ''}"
+              f"{f', {int((rival >= 0).sum())} with a rival' if rival is not None else ''}"
               f"{f', {len(cycles)} four-step cycles' if cycles is not None else ''}", flush=True)
+    inverse_only = step_inverse
+
+    def partners(rival: np.ndarray) -> np.ndarray:   # a rival where a step has one (the stronger contrast), else its inverse
+        return rival if inverse_only is None else np.where(rival >= 0, rival, inverse_only)
+
+    if rival is not None:
+        step_inverse = partners(rival)
     brain = Brain(lam, dynamics, config.label_weight, noop_code, config.noop_uniform, hard, config.noop_draws,
                   search).to(device)
     # DDP averages gradients and broadcasts rank 0's buffers (the VQ's EMA codebook) before every forward pass
@@ -286,10 +309,12 @@ def train(config: TrainWorldConfig) -> dict:
     start = time.time()
 
     def forward(step: int) -> tuple:
-        nonlocal candidates
+        nonlocal candidates, step_inverse
         if read_again is not None and (step % config.checkpoint_every == 0 or forward.first):
             candidates = codes_read(brain.lam, data, ids, step_labels, read_again, config, device, keys)
         forward.first = False
+        if rival is not None and step % 100 == 0:      # another draw of which outcome meets which
+            step_inverse = partners(draw_rivals(rng))
         batch = sample_steps(rng, pools, config.batch_size)
         if hard is not None:
             batch = np.concatenate([batch, hard.draw(rng, config.hard_rows)])
