@@ -1,4 +1,6 @@
 """Issue 10's pieces: tile-level dynamics, label-anchored latents, label propagation, policies, the policy evaluation."""
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -377,3 +379,19 @@ def test_a_barred_code_is_never_taken_and_its_share_is_pushed_down():
     assert out.supervised.item() == pytest.approx(expected.item(), rel=1e-5)
     out.supervised.backward()
     assert (logits.grad[2:5, 3] > 0).all()                   # descending the loss lowers the barred code's logit
+
+
+def test_an_unsupervised_world_trains_with_rival_steps(tiny_data, tiny_tokenizer, tmp_path, capsys):
+    """--rival-share (issue 26): steps that left one frame two ways bring each other into the batch, the pairing
+    redrawn during training; the world trains, counts its rivals and loads."""
+    from genie_env import load_world_model
+    from trainers.world import TrainWorldConfig, train
+
+    out = tmp_path / "rival"
+    train(TrainWorldConfig(data=[str(tiny_data)], tokenizer=str(tiny_tokenizer), out=str(out), steps=6,
+                           batch_size=8, eval_every=6, checkpoint_every=6, lam_dim=32, dim=32, layers=1,
+                           bridge_labels=50, start_states=8, anchor_latents=False, num_actions=4,
+                           changed_share=0.25, rival_share=0.25, cycle_share=0.0))
+    rivals = re.search(r"(\d+) with a rival", capsys.readouterr().out)
+    assert rivals and int(rivals.group(1)) > 0
+    assert load_world_model(out).num_actions == 4

@@ -265,15 +265,18 @@ def train(config: TrainWorldConfig) -> dict:
         pools.append((train_steps[step_inverse[train_steps] >= 0], config.inverse_share))
     frame_key = (keys if keys is not None else frame_keys(ids)) if search and config.rival_share > 0 else None
 
+    is_train = np.zeros(len(data.step_frame), bool)
+    is_train[train_steps] = True
+
     def draw_rivals(rng) -> np.ndarray | None:   # a validation step is never a partner
         if frame_key is None:
             return None
         rival = rival_steps(frame_key, data.step_frame, rng)
-        rival[~np.isin(rival, train_steps)] = -1
+        rival[(rival >= 0) & ~is_train[np.maximum(rival, 0)]] = -1
         return rival
 
     rival = draw_rivals(None)
-    if rival is not None:   # a step brings its inverse where it has one, else its rival: either takes another code
+    if rival is not None:   # a step brings its rival where it has one, else its inverse: either takes another code
         pools.append((train_steps[rival[train_steps] >= 0], config.rival_share))
     cycles = cycle_steps(ids, data) if search and config.cycle_share > 0 else None
     if cycles is not None:
@@ -284,13 +287,13 @@ def train(config: TrainWorldConfig) -> dict:
               f"{f', {int((step_inverse >= 0).sum())} steps with an inverse' if step_inverse is not None else ''}"
               f"{f', {int((rival >= 0).sum())} with a rival' if rival is not None else ''}"
               f"{f', {len(cycles)} four-step cycles' if cycles is not None else ''}", flush=True)
-    inverse_only = step_inverse
 
-    def partners(rival: np.ndarray) -> np.ndarray:   # a rival where a step has one (the stronger contrast), else its inverse
-        return rival if inverse_only is None else np.where(rival >= 0, rival, inverse_only)
+    def partners(rival: np.ndarray | None) -> np.ndarray | None:   # the step each step must not share a code with:
+        if rival is None or step_inverse is None:                 # its rival where it has one (the stronger
+            return step_inverse if rival is None else rival       # contrast), else its inverse
+        return np.where(rival >= 0, rival, step_inverse)
 
-    if rival is not None:
-        step_inverse = partners(rival)
+    step_partner = partners(rival)
     brain = Brain(lam, dynamics, config.label_weight, noop_code, config.noop_uniform, hard, config.noop_draws,
                   search).to(device)
     # DDP averages gradients and broadcasts rank 0's buffers (the VQ's EMA codebook) before every forward pass
@@ -309,12 +312,12 @@ def train(config: TrainWorldConfig) -> dict:
     start = time.time()
 
     def forward(step: int) -> tuple:
-        nonlocal candidates, step_inverse
+        nonlocal candidates, step_partner
         if read_again is not None and (step % config.checkpoint_every == 0 or forward.first):
             candidates = codes_read(brain.lam, data, ids, step_labels, read_again, config, device, keys)
         forward.first = False
         if rival is not None and step % 100 == 0:      # another draw of which outcome meets which
-            step_inverse = partners(draw_rivals(rng))
+            step_partner = partners(draw_rivals(rng))
         batch = sample_steps(rng, pools, config.batch_size)
         if hard is not None:
             batch = np.concatenate([batch, hard.draw(rng, config.hard_rows)])
@@ -322,8 +325,8 @@ def train(config: TrainWorldConfig) -> dict:
         drawn = len(batch)
         if twinned:
             batch, same = twin_steps(data.step_twin, batch)
-        if step_inverse is not None:
-            batch, inverses = inverse_rows(step_inverse, batch, drawn)
+        if step_partner is not None:
+            batch, inverses = inverse_rows(step_partner, batch, drawn)
             if same is not None:
                 same = np.concatenate([same, np.full(len(batch) - len(same), -1, np.int64)])
         if cycle_draws:
