@@ -157,10 +157,12 @@ class DreamCore:
         if self.compiled:
             torch.compiler.cudagraph_mark_step_begin()   # CUDA graphs reuse output memory from step to step
         self.elapsed = self.elapsed + 1
-        if stepped is None and self.memo is not None:
-            stepped = self.memo.step_ids(self.world, self.ids, latents)
-        nxt, reward, ended, effect = self._dream_step(self.ids, latents, self.temperature, generator, self.elapsed,
-                                                      stepped)
+        if stepped is None and self.memo is not None:   # a greedy step remembered whole; only the reward rule reads the time
+            nxt, reward, ended, effect = self.memo.step(self.world, self.ids, latents)
+            reward = self.world.dream_reward(reward, ended, self.elapsed)
+        else:
+            nxt, reward, ended, effect = self._dream_step(self.ids, latents, self.temperature, generator,
+                                                          self.elapsed, stepped)
         if self.compiled:
             reward, ended = reward.clone(), ended.clone()
             effect = None if effect is None else effect.clone()

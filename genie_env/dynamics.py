@@ -42,6 +42,8 @@ class DynamicsConfig:
     head_weight: float = 1.0
     trunk: str = "transformer"    # "transformer": attention over the 64 tiles and the action token; "local":
                                   # `layers` LocalBlocks on the 8x8 tile grid (3x3 reads, a max over the grid), MLP 2 x dim
+    positions: bool = False       # local trunk: each tile's place on the grid, learned and added to its input, so the
+                                  # max over the grid can say where the agent stands to every tile in one block
 
 
 @dataclass
@@ -67,6 +69,8 @@ class Dynamics(nn.Module):
         else:   # the action reaches every block; the grid's edge is the padding (MiniGrid's border is wall)
             self.action = nn.Linear(c.latent_dim, c.layers * c.dim)
             self.blocks = nn.ModuleList(LocalBlock(c.dim, 2 * c.dim) for _ in range(c.layers))
+            if c.positions:
+                self.place = nn.Parameter(torch.zeros(1, positions, c.dim))
         self.norm = nn.LayerNorm(c.dim)
         self.to_logits = nn.Linear(c.dim, c.num_tiles)
         self.to_heads = nn.Linear(c.dim if c.trunk == "transformer" else 2 * c.dim, 2)
@@ -77,6 +81,10 @@ class Dynamics(nn.Module):
         self.register_buffer("tile_table", torch.zeros(c.num_tiles, c.group**2, dtype=torch.long))
         if c.trunk == "transformer":
             nn.init.normal_(self.position, std=0.02)   # last, as before there were trunks: the same seed, the same world
+        elif c.positions:
+            nn.init.normal_(self.place, std=0.02)
+        if c.positions and c.trunk != "local":
+            raise ValueError("dynamics positions are for the local trunk (the transformer has its own)")
 
     def set_tiles(self, table: torch.Tensor) -> None:
         """Tile patterns (num_tiles, g*g) of token ids, e.g. from `tile_patterns` over the training frames."""
@@ -97,12 +105,20 @@ class Dynamics(nn.Module):
         keys = (flat * powers).sum(1)
         index = torch.searchsorted(table_keys, keys).clamp(max=len(table_keys) - 1)
         found = table_keys[index] == keys
-        nearest = torch.cat([(chunk[:, None, :] != self.tile_table[None]).sum(-1).argmin(1)
-                             for chunk in flat.split(16384)]) if len(flat) else index
         if exact and not bool(found.all()):
             raise ValueError("token ids hold a tile pattern that is not in the tile table")
-        tiles = torch.where(found, index, nearest)
+        if ids.device.type == "cpu":   # on the CPU a sync costs nothing: the nearest only where no key matched
+            missing = (~found).nonzero().squeeze(1)
+            if len(missing):
+                index = index.clone()
+                index[missing] = self._nearest(flat[missing])
+            return index.view(groups.shape[:-1])
+        tiles = torch.where(found, index, self._nearest(flat) if len(flat) else index)
         return tiles.view(groups.shape[:-1])
+
+    def _nearest(self, flat: torch.Tensor) -> torch.Tensor:
+        """Token groups (n, g*g) -> the known tile pattern with the fewest differing tokens (n,), in chunks."""
+        return torch.cat([(chunk[:, None, :] != self.tile_table[None]).sum(-1).argmin(1) for chunk in flat.split(16384)])
 
     def from_tiles(self, tiles: torch.Tensor) -> torch.Tensor:
         """Tile ids (..., 8, 8) -> token ids (..., 16, 16)."""
@@ -121,6 +137,8 @@ class Dynamics(nn.Module):
             x = self.norm(x)
             tiles, summary = x[:, 1:], x[:, 0]
         else:
+            if c.positions:
+                x = x + self.place
             x = x.view(len(x), side, side, c.dim)
             for block, act in zip(self.blocks, self.action(action).chunk(c.layers, -1)):
                 x = block(x, act)

@@ -3,10 +3,12 @@ comes back to the same states again and again, so a step seen before costs a dic
 pass of the dynamics model.
 
     memo = StepMemo(capacity=32768)
-    nxt, reward, end_prob = memo.step_ids(world, context_ids, latents)   # as world.step_ids(context_ids, latents)
+    nxt, reward, ended, effect = memo.step(world, context_ids, latents)
+    # as world.settle(context_ids[:, -1], *world.step_ids(context_ids, latents))
 
-What is remembered is the dynamics' raw greedy outcome (next ids, reward head, end probability); the guard, the
-reward rule and the step count are applied after it, as without the memo. Least recently used entries go first.
+What is remembered is the whole greedy step as the env takes it (`WorldModel.settle`: next ids after the guard,
+reward head, episode end, effect class); only the reward rule, which reads each world's step count, is applied
+after it, as without the memo. Least recently used entries go first.
 """
 from __future__ import annotations
 
@@ -30,8 +32,10 @@ class StepMemo:
         return [row.tobytes() + code.tobytes() for row, code in zip(rows, codes)]
 
     @torch.no_grad()
-    def step_ids(self, world, context_ids: torch.Tensor, latents: torch.Tensor) -> tuple:
-        """`world.step_ids(context_ids, latents)` at temperature 0 (CPU tensors), each row looked up first."""
+    def step(self, world, context_ids: torch.Tensor, latents: torch.Tensor) -> tuple:
+        """`world.settle(context_ids[:, -1], *world.step_ids(context_ids, latents))` at temperature 0 (CPU
+        tensors), each row looked up first: (next ids (N, 16, 16), reward head (N,), ended (N,), effect (N,) or
+        None without a bridge)."""
         keys = self.keys(context_ids, latents)
         found = []
         for key in keys:
@@ -44,17 +48,16 @@ class StepMemo:
         self.misses += len(missing)
         if missing:
             rows = torch.as_tensor(missing)
-            nxt, reward, end_prob = world.step_ids(context_ids[rows], latents[rows])
+            context = context_ids[rows]
+            settled = world.settle(context[:, -1], *world.step_ids(context, latents[rows]))
             for j, i in enumerate(missing):
-                entry = found[i] = (nxt[j], reward[j], end_prob[j])
+                entry = found[i] = tuple(None if part is None else part[j] for part in settled)
                 self.table[keys[i]] = entry
             while len(self.table) > self.capacity:
                 self.table.popitem(last=False)
         if len(keys) == 1:   # one env: no stacking needed
-            nxt, reward, end_prob = found[0]
-            return nxt[None], reward[None], end_prob[None]
-        return (torch.stack([entry[0] for entry in found]), torch.stack([entry[1] for entry in found]),
-                torch.stack([entry[2] for entry in found]))
+            return tuple(None if part is None else part[None] for part in found[0])
+        return tuple(None if found[0][k] is None else torch.stack([entry[k] for entry in found]) for k in range(4))
 
     @property
     def hit_rate(self) -> float:

@@ -193,8 +193,15 @@ class WorldModel:
         `stepped`: the greedy `step_ids` outcome of these latents, already dreamed (`latents_for` with
         `outcome=True`), so the step costs no second dynamics pass.
         """
-        last, guard = context_ids[:, -1], self.dream_guard
-        nxt, reward, end_prob = stepped if stepped is not None else self.step_ids(context_ids, latents, temperature, generator)
+        raw = stepped if stepped is not None else self.step_ids(context_ids, latents, temperature, generator)
+        nxt, reward, ended, effect = self.settle(context_ids[:, -1], *raw)
+        return nxt, self.dream_reward(reward, ended, steps), ended, effect
+
+    def settle(self, last: torch.Tensor, nxt: torch.Tensor, reward: torch.Tensor, end_prob: torch.Tensor) -> tuple:
+        """A dynamics step (`step_ids`'s next ids, reward head, end probability) after ids `last` (N, 16, 16), as
+        the env takes it before the reward rule: (next ids, reward head, ended (N,) bool, effect class (N,) or
+        None). A function of the frame and the step alone, so a greedy step can be remembered whole (genie_env.memo)."""
+        guard = self.dream_guard
         ended, effect = end_prob > 0.5, None
         signatures = self.signature(last, nxt) if guard is not None or self.bridge is not None else None
         if guard is not None:
@@ -204,7 +211,7 @@ class WorldModel:
             signatures = signatures * real[:, None]
         if self.bridge is not None:
             effect = self.bridge.classify(signatures)
-        return nxt, self.dream_reward(reward, ended, steps), ended, effect
+        return nxt, reward, ended, effect
 
     def dream_reward(self, reward: torch.Tensor, ended: torch.Tensor, steps: torch.Tensor | None = None) -> torch.Tensor:
         """The reward head's output (N,) as the dream pays it, given the dream's episode ends (N,) bool and the

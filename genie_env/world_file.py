@@ -20,13 +20,15 @@ from genie_env.tokenizer import Tokenizer, TokenizerConfig
 if TYPE_CHECKING:
     from genie_env.world import WorldModel
 
-WORLD_FORMAT_VERSION = 6            # 2: tile-level dynamics (a tile table), latents anchored to env actions;
+WORLD_FORMAT_VERSION = 7            # 2: tile-level dynamics (a tile table), latents anchored to env actions;
                                     # 3: start states as compact ids (S, 16, 16), not frames, so thousands fit
                                     # 4: optional real pixels per look (`pixels`), drawn and read instead of the decoder's
                                     # 5: the dream's behaviour stated ("dream": anchored, applies_guard), not read
                                     #    off the trainer's settings; ids may share a code (told apart by pixels)
                                     # 6: the dynamics' trunk stated (dynamics.trunk: "transformer" or "local");
                                     #    older worlds are transformers
+                                    # 7: dynamics.positions (a learned embedding of each tile's place on the grid,
+                                    #    local trunk); older worlds have none
 OLDEST_WORLD_FORMAT = 2             # version 2's start frames are read and encoded at load
 WORLDS_DIR = Path(__file__).parent / "worlds"
 DEFAULT_WORLD = "empty8"
@@ -172,6 +174,8 @@ def _world_configs(meta: dict, source) -> tuple:
     dynamics_meta = meta["dynamics"]
     if meta["version"] < 6 and isinstance(dynamics_meta, dict) and "trunk" not in dynamics_meta:
         dynamics_meta = {**dynamics_meta, "trunk": "transformer"}   # the only trunk before version 6
+    if meta["version"] < 7 and isinstance(dynamics_meta, dict) and "positions" not in dynamics_meta:
+        dynamics_meta = {**dynamics_meta, "positions": False}      # no grid positions before version 7
     dynamics = config_from_dict(DynamicsConfig, dynamics_meta, source)
     pairs = {"vocab_size": (lam.vocab_size, dynamics.vocab_size), "context": (lam.context, dynamics.context),
              "group": (lam.group, dynamics.group), "grid": (lam.grid, dynamics.grid),

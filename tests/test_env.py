@@ -367,9 +367,9 @@ def test_memo_forgets_the_least_recently_used_and_bad_sizes_are_refused(tiny_wor
     memo = StepMemo(capacity=3)
     ids = torch.randint(0, len(tiny_world.vocab), (5, 1, 16, 16))      # five different contexts
     for i in range(5):
-        memo.step_ids(tiny_world, ids[i : i + 1], torch.tensor([0]))
+        memo.step(tiny_world, ids[i : i + 1], torch.tensor([0]))
     assert len(memo.table) == 3 and memo.misses == 5
-    memo.step_ids(tiny_world, ids[4:5], torch.tensor([0]))
+    memo.step(tiny_world, ids[4:5], torch.tensor([0]))
     assert memo.hits == 1
     for bad in (-1, 1.5, True, "8"):
         with pytest.raises(ValueError, match="memo must be"):

@@ -395,3 +395,20 @@ def test_an_unsupervised_world_trains_with_rival_steps(tiny_data, tiny_tokenizer
     rivals = re.search(r"(\d+) with a rival", capsys.readouterr().out)
     assert rivals and int(rivals.group(1)) > 0
     assert load_world_model(out).num_actions == 4
+
+
+def test_the_cpu_tile_reading_equals_the_branch_free_one():
+    """On the CPU only groups with no exact match are searched for their nearest pattern; the branch-free reading
+    (every group searched, as on a GPU) gives the same tiles."""
+    torch.manual_seed(0)
+    model = Dynamics(DynamicsConfig(vocab_size=8, num_tiles=16))
+    model.set_tiles(tile_patterns(torch.randint(0, 8, (64, 16, 16)))[:16])
+    ids = model.from_tiles(torch.randint(0, 16, (5, 8, 8)))
+    ids[:, ::3, ::5] = torch.randint(0, 8, ids[:, ::3, ::5].shape)        # some groups no longer a known pattern
+    flat = ids.view(5, 8, 2, 8, 2).permute(0, 1, 3, 2, 4).reshape(-1, 4)
+    everywhere = model._nearest(flat).view(5, 8, 8)
+    tiles = model.to_tiles(ids)
+    known = (flat[:, None, :] == model.tile_table[None]).all(-1)
+    assert (~known.any(1)).any()                                           # the test does read unseen groups
+    assert torch.equal(tiles.flatten()[~known.any(1)], everywhere.flatten()[~known.any(1)])
+    assert torch.equal(model.tile_table[tiles.flatten()][known.any(1)], flat[known.any(1)])   # known: itself

@@ -321,6 +321,12 @@ def test_a_format_5_world_has_a_transformer_trunk_and_a_bad_trunk_is_refused(tin
     (folder / "world.json").write_text(json.dumps(old | {"version": 6}))
     with pytest.raises(ValueError, match="missing keys \\['trunk'\\]"):
         load_world_model(folder)
+    six = {**meta, "version": 6, "dynamics": {k: v for k, v in meta["dynamics"].items() if k != "positions"}}
+    (folder / "world.json").write_text(json.dumps(six))          # format 7 added dynamics.positions
+    assert load_world_model(folder).dynamics.config.positions is False
+    (folder / "world.json").write_text(json.dumps(six | {"version": 7}))
+    with pytest.raises(ValueError, match="missing keys \\['positions'\\]"):
+        load_world_model(folder)
 
 
 def test_the_local_trunk_reads_only_its_neighbourhood_per_block_and_costs_under_5_mflop():
@@ -346,16 +352,17 @@ def test_the_local_trunk_reads_only_its_neighbourhood_per_block_and_costs_under_
     assert counter.get_total_flops() / 16 <= 5e6
 
 
-def test_a_local_trunk_world_trains_saves_and_dreams(tiny_data, tiny_tokenizer, tmp_path):
+def test_a_local_trunk_world_with_positions_trains_saves_and_dreams(tiny_data, tiny_tokenizer, tmp_path):
     from genie_env import load_world_model
     from trainers.world import TrainWorldConfig, train
 
     out = tmp_path / "local"
     train(TrainWorldConfig(data=[str(tiny_data)], tokenizer=str(tiny_tokenizer), out=str(out), steps=10, batch_size=8,
                            eval_every=10, checkpoint_every=10, lam_dim=32, dim=16, layers=2, trunk="local",
-                           bridge_labels=50, start_states=16))
+                           positions=True, bridge_labels=50, start_states=16))
     world = load_world_model(out)
-    assert world.dynamics.config.trunk == "local"
+    assert world.dynamics.config.trunk == "local" and world.dynamics.config.positions
+    assert world.dynamics.place.abs().sum() > 0                  # the places were written and read back
     frame = world.start_frame(np.array([0, 0]))
     dreamed = world.dream(frame[:, None], [[0, 1], [2, 3]])
     assert dreamed.shape == (2, 2, 64, 64, 3) and dreamed.dtype == np.uint8

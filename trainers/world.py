@@ -67,6 +67,7 @@ class TrainWorldConfig:
     layers: int = 4
     trunk: str = "transformer"    # the dynamics' trunk: "transformer" (attention over the tiles) or "local" (stacked
                                   # 3x3 reads of the tile grid: genie_env.nn.LocalBlock)
+    positions: bool = False       # local trunk: a learned embedding of each tile's place (dynamics.positions)
     changed_weight: float = 4.0
     val_fraction: float = 0.1
     start_states: int = 16384     # real resets drawn for the dream's reset bank (trainers.record.start_seed), beside the
@@ -155,7 +156,8 @@ def world_models(config: TrainWorldConfig, vocab_size: int, num_tiles: int) -> t
         layers=config.lam_layers, bottleneck=config.bottleneck, batch_entropy=config.batch_entropy), source)
     dynamics = build_checked(Dynamics, DynamicsConfig(
         vocab_size=vocab_size, num_tiles=num_tiles, context=config.context, latent_dim=lam.config.latent_dim,
-        dim=config.dim, layers=config.layers, trunk=config.trunk, changed_weight=config.changed_weight), source)
+        dim=config.dim, layers=config.layers, trunk=config.trunk, positions=config.positions,
+        changed_weight=config.changed_weight), source)
     return lam, dynamics
 
 
