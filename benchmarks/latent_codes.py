@@ -70,10 +70,14 @@ print("LAM code x true action\n", conf_lam)
 print("best-predicting code x true action\n", conf_best)
 print("changed frames exact: LAM code", exact_lam / len(steps), " best code", exact_best / len(steps))
 
+def agent_pixels(frames):
+    """(N, 64, 64) bool: the agent's red pixels."""
+    return (frames[..., 0].astype(int) - frames[..., 1] > 100) & (frames[..., 0] > 200)
+
+
 def heading(frames):
-    red = (frames[..., 0].astype(int) - frames[..., 1] > 100) & (frames[..., 0] > 200)
     out = []
-    for m in red:
+    for m in agent_pixels(frames):
         ys, xs = np.nonzero(m)
         if not len(ys): out.append(-1); continue
         cy, cx = (ys.min() + ys.max()) / 2, (xs.min() + xs.max()) / 2
@@ -91,9 +95,8 @@ for a in (0, 1):
         print(["left", "right"][a], "ESWN"[h], np.bincount(codeT[m], minlength=K))
 
 def pose(frames):
-    red = (frames[..., 0].astype(int) - frames[..., 1] > 100) & (frames[..., 0] > 200)
     out = []
-    for m in red:
+    for m in agent_pixels(frames):
         ys, xs = np.nonzero(m)
         out.append(((xs.min() + xs.max()) / 2 / 8, (ys.min() + ys.max()) / 2 / 8))
     return np.array(out)

@@ -59,6 +59,8 @@ class Dynamics(nn.Module):
         self.config = c = config
         if c.trunk not in TRUNKS:
             raise ValueError(f"dynamics trunk must be one of {TRUNKS}, got {c.trunk!r}")
+        if c.positions and c.trunk != "local":
+            raise ValueError("dynamics positions are for the local trunk (the transformer has its own)")
         positions = (c.grid // c.group) ** 2
         self.embed = nn.Embedding(c.vocab_size, c.token_dim)
         self.project = nn.Linear(c.context * c.group**2 * c.token_dim, c.dim)
@@ -83,8 +85,6 @@ class Dynamics(nn.Module):
             nn.init.normal_(self.position, std=0.02)   # last, as before there were trunks: the same seed, the same world
         elif c.positions:
             nn.init.normal_(self.place, std=0.02)
-        if c.positions and c.trunk != "local":
-            raise ValueError("dynamics positions are for the local trunk (the transformer has its own)")
 
     def set_tiles(self, table: torch.Tensor) -> None:
         """Tile patterns (num_tiles, g*g) of token ids, e.g. from `tile_patterns` over the training frames."""
