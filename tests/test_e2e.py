@@ -71,3 +71,16 @@ def test_pipeline_tiny_preset_runs_every_stage(tmp_path):
     manifest = json.loads((tmp_path / "w" / "manifest.json").read_text())
     assert any(arg.endswith("round1/play") for arg in manifest["stages"]["world-1"]["args"])
     assert "play_right" in manifest["rounds"][0]
+
+
+def test_pipeline_round_from_nothing_trains_a_new_world_on_every_check(tmp_path):
+    """--round-from nothing: a round's world starts from nothing (no --init), as long as the first world stage,
+    with every check's data so far in focus, where the default fine-tunes the last world on its round's check."""
+    result = subprocess.run([sys.executable, "-m", "trainers.pipeline", "--preset", "tiny", "--out", str(tmp_path / "w"),
+                             "--work", str(tmp_path / "work"), "--round-from", "nothing"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    args = json.loads((tmp_path / "w" / "manifest.json").read_text())["stages"]["world-1"]["args"]
+    assert "--init" not in args and args[args.index("--focus-data") + 1] == "2"     # round1 and round1/play
+    assert args[args.index("--steps") + 1] == "10"                                   # the tiny preset's world steps
+    bad = subprocess.run([sys.executable, "-m", "trainers.pipeline", "--round-from", "scratch"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "--round-from" in bad.stderr

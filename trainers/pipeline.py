@@ -94,7 +94,10 @@ class PipelineConfig:
     world_steps: int = 0           # world training steps (0: the preset's)
     rounds: int = -1               # rounds of checking the world in the real env and training on where it was wrong
                                    # (trainers.check; -1: the preset's, 0: none); they stop early once the error stops falling
-    round_steps: int = 0           # world training steps a round (0: the preset's)
+    round_steps: int = 0           # world training steps a round (0: the preset's; with --round-from nothing: --world-steps)
+    round_from: str = "world"      # what a round trains: "world": on from the last world's weights (a fine-tune of
+                                   # --round-steps); "nothing": a new world from nothing on all the data so far, the
+                                   # checks' in focus, as long as the first
     check_seed: int = -1           # first seed block of the checks (check-r uses this + r; -1: --seed + 600); a run
                                    # --init from a world checked before takes a fresh block here
     check_layouts: int = 0         # layouts each check explores (0: the preset's)
@@ -180,6 +183,7 @@ def run_stage(stage: Stage, records: Path) -> dict:
 # measured in docs/RESULTS.md, issue 20 session 5: 4.95 MFLOP an env-step)
 TRUNK_ARGS = {"transformer": [], "local": ["--trunk", "local", "--dim", "32", "--layers", "8"]}
 LATENTS = ("anchored", "unsupervised")
+ROUND_FROM = ("world", "nothing")
 
 
 def world_shape(config) -> list[str]:
@@ -237,13 +241,16 @@ def run_rounds(config: PipelineConfig, p: dict, work: Path, records: Path, token
             break
         used += checked_data(found, p)
         nxt = work / f"world-round{r}"
+        if config.round_from == "world":   # on from the last world, this round's check in focus
+            start, steps, focus, inputs = ["--init", str(world), "--warmup", "50"], p["round_steps"], 1, [world / "world.safetensors"]
+        else:                              # from nothing, every check so far in focus
+            start, steps, focus, inputs = [], p["world_steps"], len(used) - len(sources), []
         stage = Stage(f"world-{r}", ["trainers.world", "--data", *map(str, used), "--tokenizer", str(tokenizer), "--out",
-                                     str(nxt), "--steps", str(p["round_steps"]), "--batch-size", str(p["batch_size"]),
+                                     str(nxt), "--steps", str(steps), "--batch-size", str(p["batch_size"]),
                                      "--seed", str(config.seed), "--start-states", str(p["start_states"]),
-                                     "--init", str(world), "--focus-data", "1", "--warmup", "50",
-                                     *world_shape(config)],
+                                     *start, "--focus-data", str(focus), *world_shape(config)],
                       [nxt / "world.json", nxt / "world.safetensors"],
-                      [*(folder / "manifest.json" for folder in used), tokenizer, world / "world.safetensors"], True)
+                      [*(folder / "manifest.json" for folder in used), tokenizer, *inputs], True)
         done[stage.name] = run_stage(stage, records)
         rounds[-1]["train_seconds"] = done[stage.name]["seconds"]
         world = nxt
@@ -353,7 +360,8 @@ def pipeline(config: PipelineConfig, argv: list[str]) -> dict:
 def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     config = parse_config(PipelineConfig, argv, f"{__doc__}\n{presets_help()}", {"preset": sorted(PRESETS),
-                                                                                 "trunk": list(TRUNKS), "latents": list(LATENTS)},
+                                                                                 "trunk": list(TRUNKS), "latents": list(LATENTS),
+                                                                                 "round_from": list(ROUND_FROM)},
                           rules={"num_actions": (0, 64, "a count in [0, 64] (0: trainers.world's 8)")})
     try:
         manifest = pipeline(config, argv)
