@@ -207,3 +207,15 @@ def test_label_efficiency_reads_a_world_and_names_its_labels(tmp_path):
     result = subprocess.run([sys.executable, "benchmarks/label_efficiency.py", "--world", str(tmp_path), "--sb3-steps", "0"],
                             capture_output=True, text=True, cwd=ROOT, env=ENV)
     assert result.returncode != 0 and "no world.json" in result.stderr
+
+
+def test_tile_sizes_benchmark_finds_the_open_door_that_looks_like_floor(tmp_path):
+    """MiniGrid's own renderer at 4 px a tile draws an open door as floor (a world could not tell them apart); at
+    8 px, today's DoorKey-8x8 rendering, every tile is its own picture."""
+    out = tmp_path / "tile_sizes.json"
+    run("benchmarks/tile_sizes.py", "--sizes", "4", "8", "--json", out)
+    four, eight = json.loads(out.read_text())
+    assert four["on_patches"] and eight["on_patches"] and (four["largest_grid"], eight["largest_grid"]) == (16, 8)
+    assert four["tiles"] == eight["tiles"] > 100
+    assert any({"floor", "door red open"} <= set(names) for names in four["look_the_same"])
+    assert eight["look_the_same"] == [] and eight["distinct"] == eight["tiles"]
