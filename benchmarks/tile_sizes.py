@@ -14,13 +14,13 @@ pictures, the groups of tiles that share one, whether a tile covers whole 4x4 to
 from __future__ import annotations
 
 import argparse
-import json
 
 from minigrid.core.constants import COLOR_NAMES
 from minigrid.core.grid import Grid
 from minigrid.core.world_object import Ball, Box, Door, Goal, Key, Lava, Wall
 
 from genie_env.frames import FRAME_SIZE, PATCH
+from genie_env.io import atomic_write_json
 
 DOOR_STATES = {"open": dict(is_open=True, is_locked=False), "closed": dict(is_open=False, is_locked=False),
                "locked": dict(is_open=False, is_locked=True)}
@@ -67,8 +67,7 @@ def main() -> None:
         print(f"| {r['tile_size']} | {r['tiles']} | {r['distinct']} | {groups}{more} | "
               f"{'yes' if r['on_patches'] else 'no'} | {r['largest_grid']} |")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+        atomic_write_json(args.json, rows)
 
 
 if __name__ == "__main__":
